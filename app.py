@@ -1,0 +1,251 @@
+"""Gradio demo: paste a subject into a scene and compare naive | global | local harmonization side by side.
+
+Run ``python app.py`` (``--host``, ``--port``, ``--share``). Importing this module builds ``demo`` without launching
+it. The UI only lays out components, wires events and turns library errors into ``gr.Error``; all image work is in
+the ``harmonization`` package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from harmonization import available_methods, compose, get_method, list_methods
+from harmonization.api import harmonize
+from harmonization.image_io import ImageReadError, editor_to_image_and_mask, load_image, load_mask, load_rgb8
+from harmonization.pipelines.comparison import Comparison, compare
+from harmonization.pipelines.registry import MethodUnavailableError
+
+TITLE = "Image harmonization"
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+USER_ERRORS = (ValueError, ImageReadError, MethodUnavailableError, FileNotFoundError)
+DEFAULT_METHOD = "local"
+
+
+def _method_choices() -> list[tuple[str, str]]:
+    """(label, name) pairs for the method dropdown: every method that can run here, except the pure baselines."""
+    names = [n for n in available_methods() if n not in ("global", "painterly-global")]
+    return [(f"{get_method(n).label} ({n})", n) for n in names]
+
+
+def _unavailable_note() -> str:
+    lines = []
+    for name in list_methods():
+        method = get_method(name)
+        reason = method.unavailable_reason() if method.unavailable_reason else None
+        if reason:
+            lines.append(f"- `{name}` is not offered here: {reason}")
+    return "\n".join(lines)
+
+
+def _save_png(comparison: Comparison) -> list[str]:
+    folder = Path(tempfile.mkdtemp(prefix="harmonization-"))
+    paths = []
+    for column, stem in ((comparison.naive, "naive"), (comparison.baseline, "global"), (comparison.result, "local")):
+        path = folder / f"{stem}-{column.method}.png"
+        column.image.save(path, format="PNG")
+        paths.append(str(path))
+    return paths
+
+
+def _outputs(comparison: Comparison) -> tuple[Any, ...]:
+    notes = "\n".join(f"- {c.note}" for c in (comparison.naive, comparison.baseline, comparison.result))
+    return (
+        comparison.naive.image,
+        comparison.baseline.image,
+        comparison.result.image,
+        (comparison.naive.image, comparison.result.image),
+        _save_png(comparison),
+        notes,
+    )
+
+
+def _run(composite: Any, mask: Any, method: str, progress: gr.Progress) -> tuple[Any, ...]:
+    image = load_image(composite)
+    soft = load_mask(mask, size=(image.shape[-1], image.shape[-2]))
+    comparison = compare(image, soft, method, progress=lambda f, msg: progress(f, desc=msg))
+    return _outputs(comparison)
+
+
+def run_portrait(
+    fg_value: dict | None,
+    background: dict | str | None,
+    scale: float,
+    pos_x: float,
+    pos_y: float,
+    flip: bool,
+    method: str,
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[Any, ...]:
+    """Tab "Portrait + background": compose the painted subject onto the background, then harmonize."""
+    try:
+        portrait, portrait_mask = editor_to_image_and_mask(fg_value)
+        if portrait is None:
+            raise gr.Error("Upload a portrait (or any photo) in the left editor first.")
+        if portrait_mask is None:
+            raise gr.Error("No mask painted: paint over the subject in the portrait with the brush, then run again.")
+        if background is None:
+            raise gr.Error("Upload a background image (photo or painting) on the right.")
+        composite, mask = compose(portrait, portrait_mask, load_rgb8(background), scale=scale, center=(pos_x, pos_y),
+                                  flip=flip)
+        return _run(composite, mask, method, progress)
+    except USER_ERRORS as exc:
+        raise gr.Error(str(exc)) from exc
+
+
+def run_composite(editor_value: dict | None, method: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+    """Tab "Composite + mask": harmonize the painted region of a ready-made composite."""
+    try:
+        composite, mask = editor_to_image_and_mask(editor_value)
+        if composite is None:
+            raise gr.Error("Upload a composite image first.")
+        if mask is None:
+            raise gr.Error("No mask painted: paint over the pasted object with the brush, then run again.")
+        return _run(composite, mask, method, progress)
+    except USER_ERRORS as exc:
+        raise gr.Error(str(exc)) from exc
+
+
+def api_harmonize(composite: dict | str | None, mask: dict | str | None, method: str) -> Any:
+    """API endpoint ``/harmonize``: (composite image, mask image, method name) -> harmonized image (PNG)."""
+    if composite is None or mask is None:
+        raise gr.Error("Both a composite image and a mask image are required.")
+    try:
+        return harmonize(composite, mask, method=method or DEFAULT_METHOD)
+    except USER_ERRORS as exc:
+        raise gr.Error(str(exc)) from exc
+
+
+def _editor(label: str, elem_id: str) -> gr.ImageEditor:
+    return gr.ImageEditor(
+        label=label,
+        elem_id=elem_id,
+        type="numpy",
+        image_mode="RGBA",
+        sources=("upload", "clipboard"),
+        brush=gr.Brush(colors=["#ff2d6f"], color_mode="fixed", default_size=24),
+        layers=gr.LayerOptions(allow_additional_layers=False),
+        transforms=(),
+        format="png",
+        height=460,
+    )
+
+
+def _examples() -> tuple[list[list[Any]], list[list[Any]]]:
+    """Portrait-tab and composite-tab example rows built from files in ``examples/``."""
+    portrait_rows, composite_rows = [], []
+    e = EXAMPLES_DIR
+    pairs = [
+        ("skimage_astronaut", "gcompris_details_vincentvangogh0013", 0.75, 0.5, 0.62),
+        ("matplotlib_grace_hopper", "opencv_starry_night", 0.7, 0.3, 0.65),
+    ]
+    for portrait, background, scale, x, y in pairs:
+        if (e / f"{portrait}.jpg").exists() and (e / f"{background}.jpg").exists():
+            editor = {"background": str(e / f"{portrait}.jpg"), "layers": [str(e / f"{portrait}_layer.png")],
+                      "composite": None}
+            portrait_rows.append([editor, str(e / f"{background}.jpg"), scale, x, y, False, DEFAULT_METHOD])
+    for stem in ("astronaut_in_cafe",):
+        if (e / f"{stem}.png").exists():
+            editor = {"background": str(e / f"{stem}.png"), "layers": [str(e / f"{stem}_layer.png")],
+                      "composite": None}
+            composite_rows.append([editor, DEFAULT_METHOD])
+    return portrait_rows, composite_rows
+
+
+def build_demo() -> gr.Blocks:
+    """Build the Blocks app (not launched)."""
+    choices = _method_choices()
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(
+            f"# {TITLE}\n"
+            "Paste a subject into a new scene and make it take the scene's light and colour. Paint the subject "
+            "with the brush, choose a background, and compare the **naive** cut-and-paste with a **global** and a "
+            "**local** harmonization. Results keep the full resolution and never change background pixels."
+        )
+        with gr.Tabs():
+            with gr.Tab("Portrait + background"):
+                with gr.Row():
+                    fg_editor = _editor("Portrait: upload, then paint over the subject", "fg_editor")
+                    bg_image = gr.Image(label="Background (photo or painting)", elem_id="bg_image", type="filepath",
+                                        sources=["upload", "clipboard"], height=460)
+                with gr.Row():
+                    scale = gr.Slider(0.1, 1.5, value=0.75, step=0.01, label="Scale (subject height / background)",
+                                      elem_id="scale")
+                    pos_x = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="Horizontal position", elem_id="pos_x")
+                    pos_y = gr.Slider(0.0, 1.0, value=0.6, step=0.01, label="Vertical position", elem_id="pos_y")
+                    flip = gr.Checkbox(value=False, label="Flip left-right", elem_id="flip")
+                with gr.Row():
+                    method = gr.Dropdown(choices=choices, value=DEFAULT_METHOD, label="Method for the local column",
+                                         elem_id="method")
+                    run_btn = gr.Button("Harmonize", variant="primary", elem_id="run_btn")
+            with gr.Tab("Composite + mask"):
+                comp_editor = _editor("Composite: upload, then paint over the pasted object", "comp_editor")
+                with gr.Row():
+                    method2 = gr.Dropdown(choices=choices, value=DEFAULT_METHOD, label="Method for the local column",
+                                          elem_id="method_composite")
+                    run_btn2 = gr.Button("Harmonize", variant="primary", elem_id="run_btn_composite")
+        with gr.Row(equal_height=True):
+            result_naive = gr.Image(label="Naive (cut and paste)", elem_id="result_naive", format="png",
+                                    interactive=False, buttons=["download", "fullscreen"])
+            result_global = gr.Image(label="Global", elem_id="result_global", format="png", interactive=False,
+                                     buttons=["download", "fullscreen"])
+            result_local = gr.Image(label="Local", elem_id="result_local", format="png", interactive=False,
+                                    buttons=["download", "fullscreen"])
+        notes = gr.Markdown(elem_id="result_notes")
+        slider = gr.ImageSlider(label="Before / after (naive vs local)", elem_id="result_slider", format="png",
+                                interactive=False)
+        downloads = gr.File(label="Full-resolution PNG downloads", file_count="multiple", elem_id="downloads",
+                            interactive=False)
+        unavailable = _unavailable_note()
+        if unavailable:
+            gr.Markdown(unavailable, elem_id="unavailable_methods")
+
+        outputs = [result_naive, result_global, result_local, slider, downloads, notes]
+        portrait_inputs = [fg_editor, bg_image, scale, pos_x, pos_y, flip, method]
+        # preprocess=False: uploads reach the handlers as file references, so our reader validates them and an
+        # unreadable file becomes a clear message instead of a generic processing error.
+        run_btn.click(run_portrait, portrait_inputs, outputs, api_name="run_portrait", concurrency_id="harmonize",
+                      preprocess=False)
+        run_btn2.click(run_composite, [comp_editor, method2], outputs, api_name="run_composite",
+                       concurrency_id="harmonize", preprocess=False)
+
+        portrait_rows, composite_rows = _examples()
+        if portrait_rows:
+            gr.Examples(portrait_rows, portrait_inputs, outputs, fn=run_portrait, cache_examples=True,
+                        cache_mode="lazy", label="Examples: portrait + background", preprocess=False)
+        if composite_rows:
+            gr.Examples(composite_rows, [comp_editor, method2], outputs, fn=run_composite, cache_examples=True,
+                        cache_mode="lazy", label="Examples: composite + mask", preprocess=False)
+
+        # Programmatic endpoint for gradio_client users: (composite, mask, method) -> harmonized PNG.
+        with gr.Row(visible=False):
+            api_composite = gr.Image(type="filepath", label="composite")
+            api_mask = gr.Image(type="filepath", label="mask")
+            api_method = gr.Textbox(value=DEFAULT_METHOD, label="method")
+            api_result = gr.Image(type="pil", format="png", label="harmonized")
+            api_btn = gr.Button("harmonize")
+        api_btn.click(api_harmonize, [api_composite, api_mask, api_method], api_result, api_name="harmonize",
+                      concurrency_id="harmonize", preprocess=False)
+    demo.queue(default_concurrency_limit=2, max_size=32)
+    return demo
+
+
+demo = build_demo()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Launch the demo: ``python app.py [--host 0.0.0.0] [--port 7860] [--share]``."""
+    parser = argparse.ArgumentParser(description="Image harmonization demo")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all interfaces)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--share", action="store_true", help="create a public gradio.live link")
+    args = parser.parse_args(argv)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True)
+
+
+if __name__ == "__main__":
+    main()

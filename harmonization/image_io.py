@@ -1,0 +1,308 @@
+"""Conversions between what users hand us (files, PIL images, NumPy arrays, Gradio editor values) and tensors.
+
+This is the only module of the package that touches PIL or NumPy. Everything it returns follows the package's
+tensor conventions:
+
+- images: ``(1, 3, H, W)`` float32 RGB in ``[0, 1]``, always derived from an 8-bit RGB version of the input so that
+  "unchanged" pixels can be compared bit for bit with :func:`load_rgb8`;
+- masks: ``(1, 1, H, W)`` float32 in ``[0, 1]``, 1 = the region to harmonize.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = [
+    "ImageInput",
+    "MaskInput",
+    "ImageReadError",
+    "load_rgb8",
+    "rgb8_to_tensor",
+    "load_image",
+    "load_mask",
+    "mask_to_tensor",
+    "tensor_to_rgb8",
+    "tensor_to_pil",
+    "mask_tensor_to_pil",
+    "editor_to_image_and_mask",
+    "resize_rgb8",
+    "resize_mask8",
+]
+
+ImageInput = Union[Image.Image, np.ndarray, str, os.PathLike, bytes]
+MaskInput = Union[Image.Image, np.ndarray, str, os.PathLike, bytes, torch.Tensor]
+
+
+class ImageReadError(ValueError):
+    """The input could not be read as an image (unreadable file, unsupported array)."""
+
+
+def _open(source: str | os.PathLike | bytes) -> Image.Image:
+    try:
+        if isinstance(source, bytes):
+            image = Image.open(io.BytesIO(source))
+        else:
+            image = Image.open(Path(source))
+        image.load()
+    except FileNotFoundError as exc:
+        raise ImageReadError(f"No such image file: {source!s}. Check the path.") from exc
+    except (UnidentifiedImageError, OSError) as exc:
+        name = "the uploaded data" if isinstance(source, bytes) else Path(source).name
+        raise ImageReadError(
+            f"Could not read {name} as an image ({exc}). Use a PNG, JPEG, WebP, TIFF or BMP file."
+        ) from exc
+    return image
+
+
+def _pil_to_rgb8(image: Image.Image) -> np.ndarray:
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16/32-bit greyscale: PIL's convert("RGB") would clip instead of scaling.
+        values = np.asarray(image).astype(np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        if image.mode == "F":
+            peak = 1.0 if values.max() <= 1.0 else 255.0
+        grey = np.clip(np.rint(values / peak * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode != "RGB":
+        image = image.convert("RGB")  # RGBA/LA drop alpha; L, 1, CMYK, YCbCr, LAB are converted by PIL
+    return np.asarray(image, dtype=np.uint8).copy()
+
+
+def _array_to_rgb8(array: np.ndarray) -> np.ndarray:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ImageReadError(
+            f"Expected an image array of shape HxWx3 (RGB), HxWx4 (RGBA) or HxW (grey); got shape {array.shape}."
+        )
+    array = array[..., :3]
+    if array.dtype == np.uint8:
+        return np.ascontiguousarray(array)
+    if array.dtype == np.uint16:
+        return np.rint(array.astype(np.float64) / 257.0).astype(np.uint8)
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * 255
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min() < 0.0 or array.max() > 1.0:
+            raise ImageReadError(
+                f"A float image array must hold values in [0, 1]; got range [{np.nanmin(array):.3g}, "
+                f"{np.nanmax(array):.3g}]. Divide by 255 or pass a uint8 array."
+            )
+        return np.rint(array * 255.0).astype(np.uint8)
+    raise ImageReadError(f"Unsupported image array dtype {array.dtype}; use uint8, uint16 or float in [0, 1].")
+
+
+def _unwrap(source: Any) -> Any:
+    """Accept file references of the form ``{"path": ...}`` (Gradio's un-preprocessed file data)."""
+    if isinstance(source, Mapping) and "path" in source:
+        if not source["path"]:
+            raise ImageReadError("The uploaded file reference has no path; upload the image again.")
+        return source["path"]
+    return source
+
+
+def load_rgb8(source: ImageInput) -> np.ndarray:
+    """Read any supported image input as an 8-bit RGB array.
+
+    Args:
+        source: a PIL image (any mode: RGB, RGBA, L, P, CMYK, 16-bit; EXIF orientation is applied), an ``HxWx3``,
+            ``HxWx4`` or ``HxW`` array (uint8, uint16, bool or float in [0, 1]), a file path or encoded bytes.
+            Alpha channels are dropped.
+
+    Returns:
+        ``(H, W, 3)`` uint8 array, C-contiguous.
+
+    Raises:
+        ImageReadError: for unreadable files or unsupported arrays.
+        TypeError: for other input types.
+    """
+    source = _unwrap(source)
+    if isinstance(source, (str, os.PathLike, bytes)):
+        source = _open(source)
+    if isinstance(source, Image.Image):
+        return _pil_to_rgb8(source)
+    if isinstance(source, np.ndarray):
+        return _array_to_rgb8(source)
+    raise TypeError(
+        f"Expected a PIL image, a NumPy array, a file path or bytes for the image; got {type(source).__name__}."
+    )
+
+
+def rgb8_to_tensor(rgb8: np.ndarray) -> torch.Tensor:
+    """``(H, W, 3)`` uint8 -> ``(1, 3, H, W)`` float32 in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(rgb8)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+
+def load_image(source: ImageInput) -> torch.Tensor:
+    """Read an image input as a ``(1, 3, H, W)`` float32 RGB tensor in [0, 1] (see :func:`load_rgb8`)."""
+    return rgb8_to_tensor(load_rgb8(source))
+
+
+def _mask_array(source: Any) -> np.ndarray:
+    """Return a float64 ``HxW`` array in [0, 1]."""
+    source = _unwrap(source)
+    if isinstance(source, (str, os.PathLike, bytes)):
+        source = _open(source)
+    if isinstance(source, Image.Image):
+        source = ImageOps.exif_transpose(source)
+        if source.mode in ("RGBA", "LA", "PA") or (source.mode == "P" and "transparency" in source.info):
+            rgba = np.asarray(source.convert("RGBA"))
+            alpha = rgba[..., 3]
+            if alpha.min() < 255:  # a painted layer: transparency marks "not painted"
+                return alpha.astype(np.float64) / 255.0
+            source = source.convert("RGB")
+        if source.mode == "1":
+            return np.asarray(source, dtype=np.float64)
+        if source.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            return _mask_array(np.asarray(source))
+        if source.mode != "L":
+            source = source.convert("RGB")
+            return np.asarray(source, dtype=np.float64).max(axis=2) / 255.0
+        return np.asarray(source, dtype=np.float64) / 255.0
+    if isinstance(source, torch.Tensor):
+        source = source.detach().cpu().float().numpy()
+        source = source.reshape(source.shape[-2:]) if source.ndim > 2 and np.prod(source.shape[:-2]) == 1 else source
+    if not isinstance(source, np.ndarray):
+        raise TypeError(f"Expected a PIL image, NumPy array or file path for the mask; got {type(source).__name__}.")
+    array = source
+    if array.ndim == 3:
+        if array.shape[2] == 4:
+            array = array[..., 3]
+        elif array.shape[2] in (1, 3):
+            array = array.max(axis=2)
+    if array.ndim != 2:
+        raise ImageReadError(f"Expected a mask of shape HxW (or HxWx1/3/4); got shape {source.shape}.")
+    if array.dtype == np.bool_:
+        return array.astype(np.float64)
+    if array.dtype == np.uint8:
+        return array.astype(np.float64) / 255.0
+    if array.dtype == np.uint16:
+        return array.astype(np.float64) / 65535.0
+    if np.issubdtype(array.dtype, np.integer):
+        if array.min() < 0 or array.max() > 255:
+            raise ImageReadError(
+                f"An integer mask must hold values in 0..255; got range [{array.min()}, {array.max()}]."
+            )
+        return array.astype(np.float64) / 255.0
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min() < 0.0 or array.max() > 1.0:
+            raise ImageReadError(
+                f"A float mask must hold values in [0, 1]; got range [{np.nanmin(array):.3g}, {np.nanmax(array):.3g}]."
+                " Use a uint8 mask (0..255) or divide by 255."
+            )
+        return array.astype(np.float64)
+    raise ImageReadError(f"Unsupported mask dtype {array.dtype}; use bool, uint8 (0..255) or float in [0, 1].")
+
+
+def load_mask(source: MaskInput, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Read a mask input as a ``(1, 1, H, W)`` float32 tensor in [0, 1] (1 = region to harmonize).
+
+    Args:
+        source: a PIL image (L, 1, RGB: the brightest channel counts, RGBA/LA: the alpha channel when it is not
+            fully opaque), an ``HxW`` array (bool, uint8 0..255, uint16, or float in [0, 1]; soft values allowed),
+            a tensor, a file path or encoded bytes.
+        size: the expected ``(width, height)``, usually the composite's; a different size raises.
+
+    Raises:
+        ValueError: when the mask's size differs from ``size``.
+    """
+    array = _mask_array(source)
+    if size is not None and (array.shape[1], array.shape[0]) != tuple(size):
+        raise ValueError(
+            f"The mask is {array.shape[1]}x{array.shape[0]} px but the image is {size[0]}x{size[1]} px. "
+            "Give a mask of the same size as the composite (or resize it with nearest-neighbour first)."
+        )
+    return torch.from_numpy(array.astype(np.float32))[None, None].contiguous()
+
+
+def mask_to_tensor(mask: np.ndarray) -> torch.Tensor:
+    """``(H, W)`` mask array (any supported dtype) -> ``(1, 1, H, W)`` float32 in [0, 1]."""
+    return load_mask(mask)
+
+
+def tensor_to_rgb8(image: torch.Tensor) -> np.ndarray:
+    """``(1, 3, H, W)`` or ``(3, H, W)`` float in [0, 1] -> ``(H, W, 3)`` uint8 (clamped and rounded)."""
+    if image.ndim == 4:
+        if image.shape[0] != 1:
+            raise ValueError(f"Expected a single image (batch 1); got batch {image.shape[0]}.")
+        image = image[0]
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"Expected an image tensor of shape (1, 3, H, W); got {tuple(image.shape)}.")
+    array = image.detach().float().clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8).permute(1, 2, 0)
+    return np.ascontiguousarray(array.cpu().numpy())
+
+
+def tensor_to_pil(image: torch.Tensor) -> Image.Image:
+    """``(1, 3, H, W)`` float in [0, 1] -> RGB PIL image."""
+    return Image.fromarray(tensor_to_rgb8(image), mode="RGB")
+
+
+def mask_tensor_to_pil(mask: torch.Tensor) -> Image.Image:
+    """``(1, 1, H, W)`` float in [0, 1] -> 8-bit greyscale PIL image (255 = region to harmonize)."""
+    array = mask.detach().float().reshape(mask.shape[-2:]).clamp(0, 1).mul(255).round().to(torch.uint8)
+    return Image.fromarray(array.cpu().numpy(), mode="L")
+
+
+def resize_rgb8(image: np.ndarray, size: tuple[int, int], resample: str = "bicubic") -> np.ndarray:
+    """Resize an ``(H, W, 3)`` uint8 array to ``size=(width, height)`` with PIL (``bicubic`` or ``bilinear``)."""
+    method = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "lanczos": Image.LANCZOS}[resample]
+    return np.asarray(Image.fromarray(image).resize(size, method))
+
+
+def resize_mask8(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an ``(H, W)`` uint8 mask to ``size=(width, height)`` with PIL nearest-neighbour."""
+    return np.asarray(Image.fromarray(mask).resize(size, Image.NEAREST))
+
+
+def editor_to_image_and_mask(value: Mapping[str, Any] | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Split a ``gr.ImageEditor`` value into the uploaded image and the painted mask.
+
+    Args:
+        value: the editor's value ``{"background", "layers", "composite"}`` with ``HxWx3``/``HxWx4`` uint8 arrays
+            (or PIL images / file paths), or ``None``.
+
+    Returns:
+        ``(rgb8, mask8)``: the background as ``(H, W, 3)`` uint8 (``None`` when nothing was uploaded) and the union
+        of the painted layers' alpha channels as ``(H, W)`` uint8 0..255 (``None`` when nothing was painted).
+    """
+    if not value:
+        return None, None
+    background = value.get("background")
+    if background is None:
+        background = value.get("composite")
+    if background is None:
+        return None, None
+    rgb8 = load_rgb8(background)
+    mask8: np.ndarray | None = None
+    for layer in value.get("layers") or []:
+        if layer is None:
+            continue
+        layer = _unwrap(layer)
+        if not isinstance(layer, np.ndarray):
+            layer = np.asarray(_open(layer) if isinstance(layer, (str, os.PathLike, bytes)) else layer)
+        if layer.ndim == 3 and layer.shape[2] == 4:
+            alpha = layer[..., 3]
+        elif layer.ndim == 3:
+            alpha = layer.max(axis=2)
+        else:
+            alpha = layer
+        alpha = alpha.astype(np.uint8)
+        if alpha.shape != rgb8.shape[:2]:
+            alpha = resize_mask8(alpha, (rgb8.shape[1], rgb8.shape[0]))
+        mask8 = alpha if mask8 is None else np.maximum(mask8, alpha)
+    if mask8 is not None and not mask8.any():
+        mask8 = None
+    return rgb8, mask8

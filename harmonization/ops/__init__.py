@@ -1,0 +1,1 @@
+"""Pure tensor operations (no state, no I/O): masks, colour statistics, patch grids, style losses."""
