@@ -8,7 +8,9 @@ the ``harmonization`` package.
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ TITLE = "Image harmonization"
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 USER_ERRORS = (ValueError, ImageReadError, MethodUnavailableError, FileNotFoundError)
 DEFAULT_METHOD = "local"
+DOWNLOADS_DIR = Path(tempfile.gettempdir()) / "harmonization-downloads"
+DOWNLOAD_TTL_S = 3600
 
 
 def _method_choices() -> list[tuple[str, str]]:
@@ -43,7 +47,15 @@ def _unavailable_note() -> str:
 
 
 def _save_png(comparison: Comparison) -> list[str]:
-    folder = Path(tempfile.mkdtemp(prefix="harmonization-"))
+    """Write the three results as PNG files for download; folders older than an hour are removed first, so a
+    long-running server does not fill the disk (Gradio copies the files into its own cache, cleaned by
+    ``delete_cache``)."""
+    DOWNLOADS_DIR.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in DOWNLOADS_DIR.iterdir():
+        if old.is_dir() and now - old.stat().st_mtime > DOWNLOAD_TTL_S:
+            shutil.rmtree(old, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(dir=DOWNLOADS_DIR))
     paths = []
     for column, stem in ((comparison.naive, "naive"), (comparison.baseline, "global"), (comparison.result, "local")):
         path = folder / f"{stem}-{column.method}.png"

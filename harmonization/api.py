@@ -12,7 +12,16 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .image_io import ImageInput, MaskInput, load_image, load_mask, load_rgb8, mask_tensor_to_pil, rgb8_to_tensor
+from .image_io import (
+    MAX_PIXELS,
+    ImageInput,
+    MaskInput,
+    load_image,
+    load_mask,
+    load_rgb8,
+    mask_tensor_to_pil,
+    rgb8_to_tensor,
+)
 from .image_io import tensor_to_pil as _tensor_to_pil
 from .ops.mask import binarize, blend, feather
 from .pipelines.compose import place_foreground
@@ -21,7 +30,6 @@ from .pipelines.registry import get_method
 __all__ = ["harmonize", "harmonize_tensor", "compose", "validate_inputs", "MIN_SIDE", "MAX_PIXELS"]
 
 MIN_SIDE = 16
-MAX_PIXELS = 40_000_000
 ProgressFn = Callable[[float, str], None]
 
 
@@ -42,7 +50,7 @@ def validate_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
         )
     if height * width > MAX_PIXELS:
         raise ValueError(
-            f"The image is {width}x{height} px ({height * width / 1e6:.1f} megapixels); the limit is "
+            f"The image is {width}x{height} px ({height * width / 1e6:.2f} megapixels); the limit is "
             f"{MAX_PIXELS / 1e6:.0f} megapixels. Downscale it first."
         )
     hard = mask >= 0.5
@@ -77,7 +85,11 @@ def harmonize_tensor(
     """
     validate_inputs(image, mask)
     spec = get_method(method)
-    spec.check_available()
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        known = ", ".join(spec.options) or "none"
+        raise ValueError(f"Unknown option(s) {', '.join(map(repr, unknown))} for method {method!r}; "
+                         f"known options: {known}.")
     if spec.family == "painterly":
         return spec.run(image, mask, progress=progress, **options)
     prediction = spec.run(image, binarize(mask), **options)

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--mask-out", required=True, help="output mask file")
 
     sub.add_parser("methods", help="list the harmonization methods and whether they can run here")
+
+    d = sub.add_parser("download", help="fetch registered checkpoints into the local caches")
+    d.add_argument("names", nargs="*", help="checkpoint names (default: list them)")
     return parser
 
 
@@ -83,6 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 reason = method.unavailable_reason() if method.unavailable_reason else None
                 status = "available" if reason is None else f"unavailable: {reason}"
                 print(f"{name:18s} {method.family:9s} {status}\n{'':18s} {method.description}")
+        elif args.command == "download":
+            from .checkpoints import get_checkpoint_spec, list_checkpoints, resolve_checkpoint
+
+            if not args.names:
+                for name in list_checkpoints():
+                    spec = get_checkpoint_spec(name)
+                    print(f"{name:22s} {spec.arch:6s} {spec.description}")
+            for name in args.names:
+                resolved = resolve_checkpoint(name)
+                print(f"{name}: {resolved.path} ({resolved.origin})")
     except (ValueError, ImageReadError, MethodUnavailableError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

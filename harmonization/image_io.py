@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Union
@@ -35,14 +36,26 @@ __all__ = [
     "editor_to_image_and_mask",
     "resize_rgb8",
     "resize_mask8",
+    "MAX_PIXELS",
 ]
 
 ImageInput = Union[Image.Image, np.ndarray, str, os.PathLike, bytes]
 MaskInput = Union[Image.Image, np.ndarray, str, os.PathLike, bytes, torch.Tensor]
 
 
+#: The largest image the package accepts (width x height). Files are checked from their header, before decoding.
+MAX_PIXELS = 40_000_000
+
+
 class ImageReadError(ValueError):
-    """The input could not be read as an image (unreadable file, unsupported array)."""
+    """The input could not be read as an image (unreadable file, unsupported array, too many pixels)."""
+
+
+def _too_large(width: int, height: int) -> str:
+    return (
+        f"The image is {width}x{height} px ({width * height / 1e6:.2f} megapixels); the limit is "
+        f"{MAX_PIXELS / 1e6:.0f} megapixels. Downscale it first."
+    )
 
 
 def _open(source: str | os.PathLike | bytes) -> Image.Image:
@@ -51,7 +64,16 @@ def _open(source: str | os.PathLike | bytes) -> Image.Image:
             image = Image.open(io.BytesIO(source))
         else:
             image = Image.open(Path(source))
+        if image.width * image.height > MAX_PIXELS:  # refuse from the header, before decoding
+            raise ImageReadError(_too_large(image.width, image.height))
         image.load()
+    except Image.DecompressionBombError as exc:
+        # PIL refuses such files inside Image.open, before we can read the size; its message holds the pixel count.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        count = f"{int(found.group(1)) / 1e6:.1f} megapixels" if found else "too many pixels"
+        raise ImageReadError(
+            f"The image has {count}; the limit is {MAX_PIXELS / 1e6:.0f} megapixels. Downscale it first."
+        ) from exc
     except FileNotFoundError as exc:
         raise ImageReadError(f"No such image file: {source!s}. Check the path.") from exc
     except (UnidentifiedImageError, OSError) as exc:
@@ -143,7 +165,10 @@ def load_rgb8(source: ImageInput) -> np.ndarray:
 
 def rgb8_to_tensor(rgb8: np.ndarray) -> torch.Tensor:
     """``(H, W, 3)`` uint8 -> ``(1, 3, H, W)`` float32 in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(rgb8)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+    array = np.ascontiguousarray(rgb8)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 
 
 def load_image(source: ImageInput) -> torch.Tensor:
@@ -225,7 +250,7 @@ def load_mask(source: MaskInput, size: tuple[int, int] | None = None) -> torch.T
             f"The mask is {array.shape[1]}x{array.shape[0]} px but the image is {size[0]}x{size[1]} px. "
             "Give a mask of the same size as the composite (or resize it with nearest-neighbour first)."
         )
-    return torch.from_numpy(array.astype(np.float32))[None, None].contiguous()
+    return torch.from_numpy(np.array(array, dtype=np.float32))[None, None].contiguous()
 
 
 def mask_to_tensor(mask: np.ndarray) -> torch.Tensor:

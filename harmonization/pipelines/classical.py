@@ -24,7 +24,7 @@ __all__ = ["global_transfer", "local_transfer", "DEFAULT_STRENGTH"]
 #: fully, the colour cast (a, b means) most of the way, while contrast moves only part of the way so a subject keeps
 #: its own shading.
 DEFAULT_STRENGTH = 1.0
-_MEAN_WEIGHTS = (0.5, 0.35, 0.35)  # L, a, b
+_MEAN_WEIGHTS = (0.5, 0.5, 0.5)  # L, a, b
 _STD_WEIGHTS = (0.3, 0.3, 0.3)
 
 
@@ -88,8 +88,9 @@ def local_transfer(
 
     scale = min(1.0, work_size / max(height, width))
     small_size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    lab_small = F.interpolate(lab, size=small_size, mode="area")
-    bg_small = 1.0 - F.interpolate(mask, size=small_size, mode="area")
+    # Background-only averages on the coarse grid, so object colours never leak into the background statistics.
+    bg_small = F.interpolate(1.0 - mask, size=small_size, mode="area")
+    lab_small = F.interpolate(lab * (1.0 - mask), size=small_size, mode="area") / bg_small.clamp_min(1e-6)
     outs = []
     for i in range(composite.shape[0]):
         box = mask_bbox(mask[i : i + 1])

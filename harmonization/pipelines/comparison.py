@@ -61,7 +61,6 @@ def compare(
     """
     validate_inputs(composite, mask)
     spec = get_method(method)
-    spec.check_available()
     baseline = get_method(spec.counterpart)
     naive = ColumnResult(tensor_to_pil(composite), "naive", "Cut and paste", "no harmonization", 0.0)
 

@@ -20,6 +20,7 @@ register_method(
         label="Local colour transfer",
         run=local_transfer,
         description="Like global, but with the light and colour of the background around each part of the object.",
-        options={"strength": 1.0, "radius": 0.5},
+        options={"strength": 1.0, "radius": 0.5, "work_size": 128},
     )
 )
+

@@ -1,0 +1,68 @@
+"""Shared pytest setup: offline Hugging Face Hub, the repository root on ``sys.path`` and small synthetic inputs."""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Importing app.py declares lazily cached examples; keep that cache out of the checkout.
+os.environ.setdefault("GRADIO_EXAMPLES_CACHE", tempfile.mkdtemp(prefix="harmonization-test-examples-"))
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded NumPy generator (a fresh one per test, so tests do not depend on their order)."""
+    return np.random.default_rng(1234)
+
+
+def make_scene(height: int = 48, width: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A tiny synthetic composite: a bluish textured background with a reddish box pasted in the middle.
+
+    Returns:
+        ``(rgb8, mask)``: ``(H, W, 3)`` uint8 and ``(H, W)`` bool with the box marked True.
+    """
+    gen = np.random.default_rng(seed)
+    image = np.empty((height, width, 3), np.uint8)
+    image[..., 0] = gen.integers(20, 80, (height, width))
+    image[..., 1] = gen.integers(60, 120, (height, width))
+    image[..., 2] = gen.integers(140, 220, (height, width))
+    mask = np.zeros((height, width), bool)
+    top, left = height // 4, width // 4
+    mask[top : height - top, left : width - left] = True
+    count = int(mask.sum())
+    image[mask] = np.stack(
+        [gen.integers(180, 250, count), gen.integers(90, 140, count), gen.integers(30, 90, count)], axis=1
+    ).astype(np.uint8)
+    return image, mask
+
+
+@pytest.fixture
+def scene() -> tuple[np.ndarray, np.ndarray]:
+    """``make_scene()``: a 64x48 composite (uint8) and its bool mask."""
+    return make_scene()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG file that declares ``width x height`` RGB pixels but holds no pixel data (a few dozen bytes).
+
+    PIL reads only the header on ``Image.open``, so this is a cheap stand-in for an enormous upload.
+    """
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")

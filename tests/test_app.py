@@ -1,0 +1,282 @@
+"""The Gradio app: built on import, launched on 127.0.0.1 and called with ``gradio_client`` (good and bad inputs)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pytest
+from conftest import make_scene, png_header_only
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+import harmonization
+
+pytestmark = pytest.mark.app
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _rgb(path: str | Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def _gradient_background(height: int, width: int) -> np.ndarray:
+    """Dark-blue on the left to bright-orange on the right, so that "local" differs from "global"."""
+    t = np.linspace(0.0, 1.0, width)[None, :, None]
+    left, right = np.array([20, 30, 80]), np.array([240, 180, 90])
+    return np.broadcast_to(np.rint(left + t * (right - left)), (height, width, 3)).astype(np.uint8).copy()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every input file the app tests upload (all tiny except the over-40-megapixel PNGs, a few KB each)."""
+    folder = tmp_path_factory.mktemp("app_inputs")
+    paths: dict[str, Path] = {}
+
+    def save(name: str, array: np.ndarray | Image.Image) -> None:
+        paths[name] = folder / f"{name}.png"
+        (array if isinstance(array, Image.Image) else Image.fromarray(array)).save(paths[name])
+
+    composite, mask = make_scene(48, 64)
+    composite[~mask] = _gradient_background(48, 64)[~mask]
+    save("composite", composite)
+    save("mask", mask.astype(np.uint8) * 255)
+    save("empty_mask", np.zeros((48, 64), np.uint8))
+    save("full_mask", np.full((48, 64), 255, np.uint8))
+    tiny, tiny_mask = make_scene(15, 20)
+    save("tiny", tiny)
+    save("tiny_mask", tiny_mask.astype(np.uint8) * 255)
+    # Over 40 megapixels (8000 x 5001 = 40,008,000 px): solid colours compress to a few KB.
+    save("huge", Image.new("RGB", (8000, 5001), (90, 120, 150)))
+    huge_mask = Image.new("L", (8000, 5001), 0)
+    huge_mask.paste(255, (1000, 1000, 3000, 3000))
+    save("huge_mask", huge_mask)
+    paths["bomb"] = folder / "bomb.png"  # declares 14000x13000 px (over PIL's decompression-bomb limit)
+    paths["bomb"].write_bytes(png_header_only(14000, 13000))
+    paths["garbage"] = folder / "garbage.png"
+    paths["garbage"].write_bytes(b"this is not an image")
+
+    portrait = np.full((40, 30, 3), (60, 160, 70), np.uint8)
+    portrait[8:36, 9:21] = (230, 190, 170)  # the "subject"
+    save("portrait", portrait)
+    layer = np.zeros((40, 30, 4), np.uint8)
+    layer[8:36, 9:21] = (255, 45, 111, 255)  # brush strokes over the subject
+    save("layer", layer)
+    save("empty_layer", np.zeros((40, 30, 4), np.uint8))
+    full_layer = np.zeros((40, 30, 4), np.uint8)
+    full_layer[..., 3] = 255
+    save("full_layer", full_layer)
+    save("background", _gradient_background(60, 80))
+    save("tiny_background", _gradient_background(15, 20))
+    save("narrow_background", _gradient_background(80, 40))
+    return paths
+
+
+def _editor(background: Path, *layers: Path) -> dict[str, Any]:
+    return {"background": handle_file(str(background)), "layers": [handle_file(str(p)) for p in layers],
+            "composite": None}
+
+
+# ------------------------------------------------------------------------------------------- without a server
+# These two run first (file order), before the module-scoped server below starts.
+
+
+def test_import_builds_the_demo_without_launching_it() -> None:
+    import app
+
+    assert isinstance(app.demo, gr.Blocks)
+    assert not app.demo.is_running
+
+
+def test_build_demo_has_the_documented_components_and_endpoints() -> None:
+    import app
+
+    demo = app.build_demo()
+    assert isinstance(demo, gr.Blocks) and demo is not app.demo and not demo.is_running
+    by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    expected = {"fg_editor": gr.ImageEditor, "bg_image": gr.Image, "run_btn": gr.Button, "result_naive": gr.Image,
+                "result_global": gr.Image, "result_local": gr.Image, "result_slider": gr.ImageSlider,
+                "downloads": gr.File, "scale": gr.Slider, "pos_x": gr.Slider, "pos_y": gr.Slider,
+                "flip": gr.Checkbox, "method": gr.Dropdown, "comp_editor": gr.ImageEditor}
+    for elem_id, kind in expected.items():
+        assert isinstance(by_id.get(elem_id), kind), elem_id
+    fns = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
+    api_names = {getattr(fn, "api_name", None) for fn in fns}
+    assert {"harmonize", "run_portrait", "run_composite"} <= api_names
+    choices = [value for _, value in by_id["method"].choices]
+    assert "local" in choices and set(choices) <= set(harmonization.available_methods())
+
+
+def test_main_help_lists_host_port_share(capsys: pytest.CaptureFixture[str]) -> None:
+    import app
+
+    with pytest.raises(SystemExit) as info:
+        app.main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--host" in out and "--port" in out and "--share" in out
+
+
+# ------------------------------------------------------------------------------------------------- with a server
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    """``app.demo`` served on 127.0.0.1 (a free port) for this module, and a client connected to it."""
+    import app
+
+    port = _free_port()
+    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        app.demo.close(verbose=False)
+
+
+def _harmonize(client: Client, files: dict[str, Path], composite: str, mask: str, method: str = "local") -> str:
+    return client.predict(handle_file(str(files[composite])), handle_file(str(files[mask])), method,
+                          api_name="/harmonize")
+
+
+def _assert_still_serving(client: Client, files: dict[str, Path]) -> None:
+    result = _rgb(_harmonize(client, files, "composite", "mask", "global"))
+    assert result.shape == (48, 64, 3)
+
+
+@pytest.mark.parametrize("method", ["local", "global"])
+def test_harmonize_endpoint(client: Client, files: dict[str, Path], method: str) -> None:
+    result = _rgb(_harmonize(client, files, "composite", "mask", method))
+    composite = _rgb(files["composite"])
+    mask = _rgb(files["mask"])[..., 0] > 0
+    assert result.shape == composite.shape
+    np.testing.assert_array_equal(result[~mask], composite[~mask])
+    assert (result[mask] != composite[mask]).any()
+    expected = np.asarray(harmonization.harmonize(composite, mask, method=method))
+    np.testing.assert_array_equal(result, expected)  # the endpoint returns exactly the library's result
+
+
+def _check_comparison(outputs: tuple[Any, ...], naive_expected: np.ndarray, mask: np.ndarray) -> None:
+    naive_path, global_path, local_path, slider, downloads, notes = outputs
+    naive, glob, local = _rgb(naive_path), _rgb(global_path), _rgb(local_path)
+    np.testing.assert_array_equal(naive, naive_expected)
+    for result in (glob, local):
+        assert result.shape == naive.shape
+        np.testing.assert_array_equal(result[~mask], naive[~mask])
+        assert (result[mask] != naive[mask]).any()
+    assert (glob[mask] != local[mask]).any()  # the scene is lit unevenly, so local differs from global
+    assert len(slider) == 2
+    np.testing.assert_array_equal(_rgb(slider[0]), naive)
+    np.testing.assert_array_equal(_rgb(slider[1]), local)
+    assert len(downloads) == 3 and all(str(p).endswith(".png") for p in downloads)
+    for path, expected in zip(downloads, (naive, glob, local), strict=True):
+        np.testing.assert_array_equal(_rgb(path), expected)
+    assert isinstance(notes, str)
+    for word in ("naive", "global", "local"):
+        assert word in notes
+
+
+def test_run_portrait_endpoint(client: Client, files: dict[str, Path]) -> None:
+    outputs = client.predict(_editor(files["portrait"], files["layer"]), handle_file(str(files["background"])),
+                             0.5, 0.4, 0.5, True, "local", api_name="/run_portrait")
+    assert len(outputs) == 6
+    layer_alpha = np.asarray(Image.open(files["layer"]))[..., 3]
+    composite, mask = harmonization.compose(_rgb(files["portrait"]), layer_alpha, _rgb(files["background"]),
+                                            scale=0.5, center=(0.4, 0.5), flip=True)
+    assert composite.size == (80, 60)
+    _check_comparison(outputs, np.asarray(composite), np.asarray(mask) > 0)
+
+
+def test_run_composite_endpoint(client: Client, files: dict[str, Path]) -> None:
+    layer = np.zeros((48, 64, 4), np.uint8)
+    layer[..., 3] = _rgb(files["mask"])[..., 0]
+    layer_path = files["mask"].with_name("composite_layer.png")
+    Image.fromarray(layer).save(layer_path)
+    outputs = client.predict(_editor(files["composite"], layer_path), "local", api_name="/run_composite")
+    _check_comparison(outputs, _rgb(files["composite"]), _rgb(files["mask"])[..., 0] > 0)
+
+
+# ------------------------------------------------------------------------------------------------- bad inputs
+
+
+@pytest.mark.parametrize(
+    ("composite", "mask", "method", "words"),
+    [
+        ("composite", "empty_mask", "local", ["mask is empty", "Paint over the object"]),
+        ("composite", "full_mask", "local", ["covers the whole image", "Paint only the object"]),
+        ("tiny", "tiny_mask", "local", ["20x15", "at least 16 px", "Use a larger image"]),
+        ("garbage", "mask", "local", ["Could not read garbage.png", "Use a PNG, JPEG"]),
+        ("composite", "garbage", "global", ["Could not read garbage.png"]),
+        ("composite", "tiny_mask", "local", ["same size"]),
+        ("composite", "mask", "magic", ["Unknown harmonization method 'magic'", "global", "local"]),
+        ("huge", "huge_mask", "local", ["8000x5001", "limit is 40 megapixels", "Downscale"]),
+    ],
+    ids=["no-mask", "mask-everywhere", "under-16px", "unreadable-image", "unreadable-mask", "mask-size",
+         "unknown-method", "over-40-megapixels"],
+)
+def test_harmonize_endpoint_bad_input(client: Client, files: dict[str, Path], composite: str, mask: str, method: str,
+                                      words: list[str]) -> None:
+    with pytest.raises(AppError) as info:
+        _harmonize(client, files, composite, mask, method)
+    for word in words:
+        assert word in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("portrait", "layers", "background", "words"),
+    [
+        ("portrait", [], "background", ["No mask painted", "paint over the subject"]),
+        ("portrait", ["empty_layer"], "background", ["No mask painted", "paint over the subject"]),
+        ("portrait", ["full_layer"], "narrow_background", ["covers the whole image", "Paint only"]),
+        ("portrait", ["layer"], "tiny_background", ["20x15", "at least 16 px"]),
+        ("portrait", ["layer"], "garbage", ["Could not read garbage.png", "Use a PNG"]),
+        ("garbage", ["layer"], "background", ["Could not read garbage.png"]),
+    ],
+    ids=["no-layers", "empty-layer", "mask-everywhere", "under-16px", "unreadable-background",
+         "unreadable-portrait"],
+)
+def test_run_portrait_bad_input(client: Client, files: dict[str, Path], portrait: str, layers: list[str],
+                                background: str, words: list[str]) -> None:
+    editor = _editor(files[portrait], *(files[name] for name in layers))
+    with pytest.raises(AppError) as info:
+        # The full layer makes the subject the whole 30x40 portrait; at scale 1.5 it covers a 40x80 background.
+        client.predict(editor, handle_file(str(files[background])), 1.5, 0.5, 0.5, False, "local",
+                       api_name="/run_portrait")
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_run_composite_without_mask(client: Client, files: dict[str, Path]) -> None:
+    with pytest.raises(AppError, match="No mask painted: paint over the pasted object"):
+        client.predict(_editor(files["composite"]), "local", api_name="/run_composite")
+
+
+@pytest.mark.slow
+def test_run_portrait_over_40_megapixels(client: Client, files: dict[str, Path]) -> None:
+    with pytest.raises(AppError) as info:
+        client.predict(_editor(files["portrait"], files["layer"]), handle_file(str(files["huge"])), 0.5, 0.5, 0.5,
+                       False, "local", api_name="/run_portrait")
+    assert "8000x5001" in str(info.value) and "Downscale" in str(info.value)
+
+
+def test_harmonize_endpoint_enormous_image(client: Client, files: dict[str, Path]) -> None:
+    with pytest.raises(AppError) as info:
+        _harmonize(client, files, "bomb", "mask")
+    assert "182.0 megapixels" in str(info.value) and "Downscale" in str(info.value)
+
+
+def test_server_still_serves_after_the_bad_inputs(client: Client, files: dict[str, Path]) -> None:
+    """Runs last (file order): every error above was answered and the server keeps working."""
+    _assert_still_serving(client, files)
+    outputs = client.predict(_editor(files["portrait"], files["layer"]), handle_file(str(files["background"])),
+                             0.5, 0.5, 0.5, False, "local", api_name="/run_portrait")
+    assert _rgb(outputs[2]).shape == (60, 80, 3)
