@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 from .classical import global_transfer, local_transfer
+from .neural import network_source_info, network_unavailable_reason, run_network
 from .registry import Method, register_method
 
 register_method(
@@ -24,3 +27,24 @@ register_method(
     )
 )
 
+
+def _network_method(arch: str, label: str, description: str) -> Method:
+    return Method(
+        name=arch,
+        label=label,
+        run=functools.partial(run_network, arch=arch),
+        description=description,
+        unavailable_reason=functools.partial(network_unavailable_reason, arch),
+        source_info=functools.partial(network_source_info, arch),
+        options={"checkpoint": None, "transfer": "affine", "device": None},
+    )
+
+
+register_method(_network_method(
+    "phnet", "PHNet",
+    "Patch-based normalization network (Efremyan et al. 2024); full-resolution colour transfer of its prediction.",
+))
+register_method(_network_method(
+    "fmm", "FMM",
+    "Attention-based deep feature modulation network (Hao et al. 2020); full-resolution colour transfer.",
+))

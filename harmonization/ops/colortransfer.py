@@ -1,0 +1,151 @@
+"""Local affine colour models: carry a low-resolution colour change to full resolution.
+
+A network predicts a harmonized image at its training resolution. Upsampling that prediction would blur the
+object. Instead we fit, at low resolution, a smoothly varying affine colour map ``y = A(p) x + b(p)`` from the
+low-resolution composite ``x`` to the prediction ``y`` (a weighted version of the colour guided filter of He et al.),
+upsample the 12 coefficients, and apply them to the full-resolution composite: the object keeps every full-resolution
+detail and takes the network's colour change (in the spirit of PCT-Net, CDTNet and Harmonizer).
+
+Shapes: images ``(B, 3, H, W)``; weights ``(B, 1, H, W)``; coefficients ``(B, 12, h, w)`` laid out as the 9 entries of
+``A`` (row-major, output channel first) followed by the 3 entries of ``b``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["fit_local_affine", "apply_local_affine"]
+
+
+def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean over a ``(2r+1)^2`` window with zero padding (the caller normalises by the boxed weights)."""
+    if radius <= 0:
+        return x
+    size = 2 * radius + 1
+    x = F.avg_pool2d(x, kernel_size=(size, 1), stride=1, padding=(radius, 0), count_include_pad=True)
+    return F.avg_pool2d(x, kernel_size=(1, size), stride=1, padding=(0, radius), count_include_pad=True)
+
+
+def _solve_3x3(lhs: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """Solve ``lhs @ X = rhs`` for stacks of 3x3 systems with the adjugate formula (far faster than a batched LU
+    for millions of tiny systems). ``lhs``: ``(B, 3, 3, h, w)``; ``rhs``: ``(B, 3, k, h, w)``."""
+    a, b, c = lhs[:, 0, 0], lhs[:, 0, 1], lhs[:, 0, 2]
+    d, e, f = lhs[:, 1, 0], lhs[:, 1, 1], lhs[:, 1, 2]
+    g, h, i = lhs[:, 2, 0], lhs[:, 2, 1], lhs[:, 2, 2]
+    co00, co01, co02 = e * i - f * h, f * g - d * i, d * h - e * g
+    det = a * co00 + b * co01 + c * co02
+    inverse = torch.stack([
+        torch.stack([co00, c * h - b * i, b * f - c * e], dim=1),
+        torch.stack([co01, a * i - c * g, c * d - a * f], dim=1),
+        torch.stack([co02, b * g - a * h, a * e - b * d], dim=1),
+    ], dim=1) / det[:, None, None]
+    return torch.einsum("bijhw,bjkhw->bikhw", inverse, rhs)
+
+
+def fit_local_affine(
+    source: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    radius: int = 8,
+    eps: float = 1e-5,
+    prior: float = 0.01,
+    stride: int = 1,
+) -> torch.Tensor:
+    """Fit per-pixel affine colour maps ``target ~ A source + b`` over weighted windows.
+
+    Every pixel's window statistics (means and covariances of ``source`` and ``target`` under ``weight``) are mixed
+    with the statistics over the whole weighted region in proportion ``density : prior`` (``density`` = the window's
+    mean weight), so windows with little or no weight fall back smoothly to one global affine map. The solution of
+    the ridge-regularised least-squares problem ``(C_xx + eps I) A^T = C_xy`` is then averaged over the window again,
+    as in the guided filter, so the coefficients vary smoothly.
+
+    Args:
+        source: ``(B, 3, h, w)`` the low-resolution input image (float, [0, 1]).
+        target: ``(B, 3, h, w)`` the low-resolution prediction.
+        weight: ``(B, 1, h, w)`` in [0, 1]: where the fit matters (e.g. the object's mask).
+        radius: window radius in low-resolution pixels.
+        eps: ridge regularisation of the colour covariance (larger = closer to a per-window offset).
+        prior: weight of the global statistics relative to a fully weighted window.
+        stride: compute the window statistics on a grid ``stride`` times coarser (moments are area-averaged first,
+            and ``radius`` is then measured in coarse pixels), as in the fast guided filter; the coefficients are
+            smooth, so a coarse grid loses little and saves most of the work.
+
+    Returns:
+        ``(B, 12, ceil(h / stride), ceil(w / stride))`` coefficients (``A`` row-major, then ``b``), float32.
+    """
+    if source.shape != target.shape or source.ndim != 4 or source.shape[1] != 3:
+        raise ValueError(f"source and target must both be (B, 3, h, w); got {tuple(source.shape)} and "
+                         f"{tuple(target.shape)}.")
+    if weight.shape != (source.shape[0], 1, *source.shape[-2:]):
+        raise ValueError(f"weight must be (B, 1, h, w) matching the images; got {tuple(weight.shape)}.")
+    x = source.float()
+    y = target.float()
+    w = weight.float()
+    batch, _, height, width = x.shape
+    # Second moments: x_i x_j (9) and x_i y_j (9), then first moments x (3), y (3), all weighted.
+    xx = (x[:, :, None] * x[:, None, :]).reshape(batch, 9, height, width)
+    xy = (x[:, :, None] * y[:, None, :]).reshape(batch, 9, height, width)
+    moments = torch.cat([x, y, xx, xy], dim=1)  # 24 channels
+    weighted = moments * w
+    if stride > 1:
+        weighted = F.avg_pool2d(weighted, stride, ceil_mode=True)
+        w = F.avg_pool2d(w, stride, ceil_mode=True)
+        height, width = w.shape[-2:]
+    local = _box(weighted, radius)
+    density = _box(w, radius)
+    total = w.sum(dim=(-2, -1), keepdim=True)
+    global_moments = weighted.sum(dim=(-2, -1), keepdim=True) / total.clamp_min(1e-6)
+    mixed = (local + prior * global_moments) / (density + prior)
+    mean_x, mean_y = mixed[:, 0:3], mixed[:, 3:6]
+    exx = mixed[:, 6:15].reshape(batch, 3, 3, height, width)
+    exy = mixed[:, 15:24].reshape(batch, 3, 3, height, width)
+    cov_xx = exx - mean_x[:, :, None] * mean_x[:, None, :]
+    cov_xy = exy - mean_x[:, :, None] * mean_y[:, None, :]
+    eye = torch.eye(3, dtype=x.dtype, device=x.device).view(1, 3, 3, 1, 1)
+    a_t = _solve_3x3(cov_xx + eps * eye, cov_xy)  # A^T: (B, 3in, 3out, h, w)
+    a = a_t.transpose(1, 2).reshape(batch, 9, height, width)  # A row-major: (out, in)
+    b = mean_y - torch.einsum("bijhw,bjhw->bihw", a.reshape(batch, 3, 3, height, width), mean_x)
+    coefficients = torch.cat([a, b], dim=1)
+    # Guided-filter style smoothing of the coefficients themselves (weighted the same way).
+    smooth = (_box(coefficients * w, radius) + prior * (coefficients * w).sum(dim=(-2, -1), keepdim=True)
+              / total.clamp_min(1e-6)) / (density + prior)
+    return smooth
+
+
+def apply_local_affine(
+    image: torch.Tensor, coefficients: torch.Tensor, *, rows_per_chunk: int = 512
+) -> torch.Tensor:
+    """Apply low-resolution affine colour maps to a full-resolution image.
+
+    The coefficients are upsampled bilinearly (``align_corners=False``, i.e. as ``F.interpolate``) chunk by chunk of
+    rows, so memory stays bounded for large images.
+
+    Args:
+        image: ``(B, 3, H, W)`` float in [0, 1].
+        coefficients: ``(B, 12, h, w)`` from :func:`fit_local_affine`, fitted on a resized copy of ``image``.
+        rows_per_chunk: output rows processed at once.
+
+    Returns:
+        ``(B, 3, H, W)`` in [0, 1] (clamped), same dtype as ``image``.
+    """
+    if coefficients.ndim != 4 or coefficients.shape[1] != 12 or coefficients.shape[0] != image.shape[0]:
+        raise ValueError(f"coefficients must be (B, 12, h, w) with the image's batch; got {tuple(coefficients.shape)}.")
+    batch, _, height, width = image.shape
+    coefficients = coefficients.to(device=image.device, dtype=torch.float32)
+    # Normalised sampling positions of pixel centres (align_corners=False convention of grid_sample).
+    xs = (torch.arange(width, device=image.device, dtype=torch.float32) + 0.5) / width * 2 - 1
+    out = torch.empty_like(image)
+    for top in range(0, height, rows_per_chunk):
+        bottom = min(height, top + rows_per_chunk)
+        ys = (torch.arange(top, bottom, device=image.device, dtype=torch.float32) + 0.5) / height * 2 - 1
+        grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], dim=-1)  # (rows, W, 2) as (x, y)
+        grid = grid.unsqueeze(0).expand(batch, -1, -1, -1)
+        coeff = F.grid_sample(coefficients, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        a = coeff[:, :9].reshape(batch, 3, 3, bottom - top, width)
+        b = coeff[:, 9:]
+        x = image[:, :, top:bottom].float()
+        y = torch.einsum("bijhw,bjhw->bihw", a, x) + b
+        out[:, :, top:bottom] = y.clamp(0.0, 1.0).to(image.dtype)
+    return out

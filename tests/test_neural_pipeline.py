@@ -1,0 +1,130 @@
+"""The network pipeline shared by PHNet and FMM: checkpoints, resolution, full-resolution transfer, blending."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+import harmonization
+from harmonization import checkpoints
+from harmonization.bench_transfer import OracleNetwork
+from harmonization.checkpoints import CheckpointSpec, LocalSource, load_state_dict
+from harmonization.models import build_from_state_dict, from_original_checkpoint
+from harmonization.models.phnet import PHNET_TINY, PHNet
+from harmonization.pipelines.neural import LoadedNetwork, network_unavailable_reason, run_network
+from harmonization.pipelines.registry import MethodUnavailableError
+
+
+@pytest.fixture(scope="module")
+def tiny_phnet_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    model = PHNet(PHNET_TINY)
+    path = tmp_path_factory.mktemp("ckpt") / "phnet_tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
+def _scene(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    mask = np.zeros((height, width), np.float32)
+    mask[height // 4 : 3 * height // 4, width // 3 : 2 * width // 3] = 1.0
+    mask[height // 4, width // 3 : 2 * width // 3] = 0.3  # a soft edge row
+    return image, mask
+
+
+@pytest.mark.parametrize("transfer", ["affine", "upsample"])
+@pytest.mark.parametrize("size", [(101, 77), (64, 64), (150, 230)])
+def test_phnet_full_resolution_and_untouched_background(tiny_phnet_file: Path, transfer: str,
+                                                        size: tuple[int, int]) -> None:
+    image, mask = _scene(*size)
+    out = np.asarray(harmonization.harmonize(image, mask, "phnet", checkpoint=str(tiny_phnet_file),
+                                             transfer=transfer, device="cpu"))
+    assert out.shape == image.shape
+    assert (out[mask == 0] == image[mask == 0]).all()
+    assert (out[mask == 1] != image[mask == 1]).any()
+
+
+def test_file_formats_and_refusal_of_pickles(tiny_phnet_file: Path, tmp_path: Path) -> None:
+    state = load_state_dict(tiny_phnet_file)
+    pth = tmp_path / "plain.pth"
+    torch.save(state, pth)
+    a = build_from_state_dict("phnet", state)
+    b = from_original_checkpoint("phnet", pth)
+    x, m = torch.rand(1, 3, 32, 40), (torch.rand(1, 1, 32, 40) > 0.5).float()
+    torch.testing.assert_close(a(x, m), b(x, m))
+    with pytest.raises(ValueError, match="safetensors file"):
+        from_original_checkpoint("phnet", tiny_phnet_file)
+    evil = tmp_path / "evil.pth"
+    torch.save({"weights": state, "object": Path("/")}, evil)
+    with pytest.raises(ValueError, match="weights_only|pickled"):
+        from_original_checkpoint("phnet", evil)
+
+
+def test_registered_checkpoint_makes_the_method_available(tiny_phnet_file: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARMONIZATION_CHECKPOINTS_DIR", str(tmp_path))
+    spec = CheckpointSpec(name="phnet-test-tiny", arch="phnet", resolution=64, redistributable=True,
+                          sources=(LocalSource("phnet_test_tiny.safetensors", "phnet-safetensors", shipped=True),))
+    monkeypatch.setitem(checkpoints._REGISTRY, spec.name, spec)
+    reason = network_unavailable_reason("phnet")
+    assert reason is not None and "phnet-test-tiny" in reason and "checkpoints/" in reason
+    assert "phnet" not in harmonization.available_methods()
+    image, mask = _scene(48, 64)
+    with pytest.raises(MethodUnavailableError, match="no PHNet checkpoint"):
+        harmonization.harmonize(image, mask, "phnet")
+    (tmp_path / "phnet_test_tiny.safetensors").write_bytes(tiny_phnet_file.read_bytes())
+    assert network_unavailable_reason("phnet") is None
+    assert "phnet" in harmonization.available_methods()
+    assert "phnet-test-tiny" in harmonization.get_method("phnet").describe_source()
+    out = np.asarray(harmonization.harmonize(image, mask, "phnet", device="cpu"))
+    assert out.shape == image.shape and (out[mask == 0] == image[mask == 0]).all()
+
+
+def test_aspect_ratio_kept_and_padding_removed(tiny_phnet_file: Path) -> None:
+    seen: list[tuple[int, ...]] = []
+    model = build_from_state_dict("phnet", load_state_dict(tiny_phnet_file))
+    model.register_forward_hook(lambda _m, inputs, _o: seen.append(tuple(inputs[0].shape)))
+    composite = torch.rand(1, 3, 300, 500)
+    mask = torch.zeros(1, 1, 300, 500)
+    mask[..., 100:200, 200:300] = 1
+    out = run_network(composite, mask, arch="phnet", network=LoadedNetwork(model, 64, "tiny"))
+    assert out.shape == composite.shape
+    # long side 500 -> 64, short side 300 -> 38, padded to 40 (multiple of 8): not squashed to a square.
+    assert seen == [(1, 3, 40, 64)]
+
+
+def test_affine_transfer_beats_upsampling_with_a_perfect_low_resolution_prediction() -> None:
+    # Smooth colour fields (visible at low resolution) times a fine 2-px texture (lost at low resolution); the
+    # "network" is an oracle that returns the real image at the working resolution.
+    torch.manual_seed(0)
+    fields = F.interpolate(torch.rand(1, 3, 4, 4), size=(256, 256), mode="bicubic", align_corners=False)
+    yy, xx = torch.meshgrid(torch.arange(256), torch.arange(256), indexing="ij")
+    texture = ((yy // 2 + xx // 2) % 2).float()[None, None]
+    target = (0.15 + 0.6 * fields.clamp(0, 1)) * (0.8 + 0.3 * texture)
+    mask = torch.zeros(1, 1, 256, 256)
+    mask[..., 64:192, 64:192] = 1
+    composite = torch.lerp(target, (target * 0.7 + 0.2).clamp(0, 1), mask)
+    oracle = OracleNetwork()
+    oracle.target, oracle.size = target, (64, 64)
+    network = LoadedNetwork(oracle, 64, "oracle")
+    errors = {}
+    for transfer in ("affine", "upsample"):
+        pred = run_network(composite, mask, arch="phnet", transfer=transfer, network=network)
+        errors[transfer] = float(((pred - target) ** 2 * mask).sum() / (3 * mask.sum()))
+    assert errors["affine"] < 0.1 * errors["upsample"]
+
+
+def test_bad_transfer_and_wrong_arch(tiny_phnet_file: Path) -> None:
+    with pytest.raises(ValueError, match="transfer must be"):
+        run_network(torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32), arch="phnet",
+                    checkpoint=str(tiny_phnet_file), transfer="nearest")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="is a fmm checkpoint|not phnet"):
+        run_network(torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32), arch="phnet", checkpoint="fmm-iharmony-256")
+
+
