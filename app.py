@@ -59,21 +59,17 @@ def _save_png(comparison: Comparison) -> list[str]:
     paths = []
     for column, stem in ((comparison.naive, "naive"), (comparison.baseline, "global"), (comparison.result, "local")):
         path = folder / f"{stem}-{column.method}.png"
-        column.image.save(path, format="PNG")
+        column.image.save(path, format="PNG", compress_level=1)  # fast; lossless either way
         paths.append(str(path))
     return paths
 
 
 def _outputs(comparison: Comparison) -> tuple[Any, ...]:
+    """Each result is encoded once, as a PNG file shared by its image, the slider and the downloads (Gradio serves
+    file paths as they are instead of encoding every image again)."""
     notes = "\n".join(f"- {c.note}" for c in (comparison.naive, comparison.baseline, comparison.result))
-    return (
-        comparison.naive.image,
-        comparison.baseline.image,
-        comparison.result.image,
-        (comparison.naive.image, comparison.result.image),
-        _save_png(comparison),
-        notes,
-    )
+    naive, baseline, result = _save_png(comparison)
+    return naive, baseline, result, (naive, result), [naive, baseline, result], notes
 
 
 def _run(composite: Any, mask: Any, method: str, progress: gr.Progress) -> tuple[Any, ...]:
