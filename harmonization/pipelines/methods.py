@@ -6,6 +6,7 @@ import functools
 
 from .classical import global_transfer, local_transfer
 from .neural import network_source_info, network_unavailable_reason, run_network
+from .painterly import painterly_fuse, vgg_source_info, vgg_unavailable_reason
 from .registry import Method, register_method
 
 register_method(
@@ -47,4 +48,30 @@ register_method(_network_method(
 register_method(_network_method(
     "fmm", "FMM",
     "Attention-based deep feature modulation network (Hao et al. 2020); full-resolution colour transfer.",
+))
+
+
+def _painterly_method(name: str, mode: str, label: str, description: str) -> Method:
+    return Method(
+        name=name,
+        label=label,
+        run=functools.partial(painterly_fuse, mode=mode),
+        description=description,
+        family="painterly",
+        counterpart="painterly-global",
+        unavailable_reason=vgg_unavailable_reason,
+        source_info=vgg_source_info,
+        options={"style_strength": 5, "steps": None, "size": 512, "seed": 0, "device": None, "vgg": "vgg19",
+                 "precision": "auto", "threads": None},
+    )
+
+
+register_method(_painterly_method(
+    "painterly", "local", "Painterly fusion",
+    "Paints the pasted region in the painting's strokes and colours (VGG-19 patch-matched style inside the mask); "
+    "the painting beyond a few pixels around it is untouched.",
+))
+register_method(_painterly_method(
+    "painterly-global", "global", "Global style transfer",
+    "Neural style transfer of the whole image towards the painting (baseline: repaints the background too).",
 ))
