@@ -887,3 +887,24 @@ register_checkpoint(CheckpointSpec(
     redistributable=True,
 ))
 del _name, _file, _config, _resolution, _what
+
+# Our own checkpoints, trained on CPU on 80 % of the project's shared photos (see checkpoints/MODEL_CARD_*.md);
+# the offline defaults of the app's PHNet and FMM methods (published checkpoints come first when they resolve).
+_OURS_LICENSE = "MIT (our weights); trained on photos under CC0/CC-BY(-SA)/GPL/LGPL licences, see the model card"
+for _name, _arch, _file, _config, _resolution, _what in (
+    ("phnet-shared-photos", "phnet", "phnet_shared_photos.safetensors", "iharmony", 320,
+     "PHNet (iharmony configuration) trained by us on CPU on synthetic composites of 114 shared photos"),
+    ("fmm-shared-photos", "fmm", "fmm_shared_photos.safetensors", None, 256,
+     "FMM trained by us on CPU on synthetic composites of 114 shared photos"),
+):
+    register_checkpoint(CheckpointSpec(
+        name=_name,
+        arch=_arch,
+        sources=(LocalSource(_file, f"{_arch}-safetensors", shipped=True),),
+        resolution=_resolution,
+        description=f"{_what}, runs at {_resolution} px; see checkpoints/MODEL_CARD_{_name}.md",
+        license=_OURS_LICENSE,
+        redistributable=True,
+        config=_config,
+    ))
+del _name, _arch, _file, _config, _resolution, _what

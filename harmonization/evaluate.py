@@ -3,10 +3,22 @@
 Prints a Markdown table of MSE, fMSE, PSNR and fPSNR (mean over images) per method, overall and per
 foreground-ratio bucket (<5%, 5-15%, >15%), in one or both metric conventions; optionally writes per-image CSV.
 
-Example (synthetic composites from photos with object masks, FFHQH colour jitter)::
+Datasets: a folder of photos with object masks (synthetic composites, FFHQH colour jitter on the object, seeded
+per photo), an iHarmony4 tree (``--iharmony4 ROOT``, the ``*_test.txt`` lists) or an FFHQH tree (``--ffhqh ROOT``).
+
+Methods: any registered method name, ``composite`` (the unharmonized input), or ``<method>@<checkpoint>`` for a
+network with a given registry name or weights file (several checkpoints can be compared in one table). Method
+options: ``--option [method:]key=value`` (without ``method:`` the option goes to every method that takes it);
+networks also take ``resolution=<px>`` (the long side they run at, overriding the checkpoint's registered one).
+
+Examples::
 
     python -m harmonization.evaluate --photos ../shared/data/photos --masks ../shared/data/photos_masks \\
         --methods composite global local --convention idih dovenet
+    python -m harmonization.evaluate --photos ../shared/data/photos --masks ../shared/data/photos_masks \\
+        --split heldout --methods composite global local phnet fmm --csv heldout.csv
+    python -m harmonization.evaluate --iharmony4 /data/iHarmony4 --methods composite phnet \\
+        --option phnet:checkpoint=checkpoints/phnet-shared-photos-128.safetensors
 """
 
 from __future__ import annotations
@@ -18,15 +30,17 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from pathlib import Path
+from typing import Any
 
 import torch
 
 from .api import harmonize_tensor
 from .data.folders import HarmonizationSample, PhotoMaskFolder
+from .data.readers import FFHQH, IHarmony4
+from .data.splits import load_split
 from .metrics import CONVENTIONS, evaluate
 
-__all__ = ["BUCKETS", "bucket_of", "evaluate_methods", "format_table", "main"]
+__all__ = ["BUCKETS", "bucket_of", "evaluate_methods", "format_table", "main", "parse_options", "build_parser"]
 
 BUCKETS: tuple[tuple[str, float, float], ...] = (("<5%", 0.0, 0.05), ("5-15%", 0.05, 0.15), (">15%", 0.15, 1.01))
 METRIC_NAMES = ("mse", "fmse", "psnr", "fpsnr")
@@ -40,11 +54,86 @@ def bucket_of(ratio: float) -> str:
     return BUCKETS[-1][0]
 
 
+def _split_method(method: str) -> tuple[str, str | None]:
+    base, _, checkpoint = method.partition("@")
+    return base, checkpoint or None
+
+
+def _parse_value(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("none", "null"):
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _accepted_options(base: str) -> set[str]:
+    from .pipelines.neural import NETWORKS
+    from .pipelines.registry import get_method
+
+    if base == "composite":
+        return set()
+    accepted = set(get_method(base).options)
+    if base in NETWORKS:
+        accepted.add("resolution")
+    return accepted
+
+
+def parse_options(items: Sequence[str], methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Turn ``[method:]key=value`` strings into per-method option dicts.
+
+    Without ``method:`` an option goes to every listed method that accepts it (networks also accept
+    ``resolution``). Values are parsed as None/bool/int/float when they look like one, else kept as strings.
+
+    Raises:
+        ValueError: for malformed items, unknown methods or options that no listed method takes.
+    """
+    per_method: dict[str, dict[str, Any]] = {m: {} for m in methods}
+    for item in items:
+        head, eq, value = item.partition("=")
+        if not eq or not head:
+            raise ValueError(f"--option expects [method:]key=value, e.g. phnet:checkpoint=file.safetensors; got "
+                             f"{item!r}.")
+        target, colon, key = head.rpartition(":")
+        targets = [m for m in methods if m == target or _split_method(m)[0] == target] if colon else [
+            m for m in methods if key in _accepted_options(_split_method(m)[0])]
+        if colon and not targets:
+            raise ValueError(f"--option {item!r} names method {target!r}, which is not in --methods "
+                             f"({', '.join(methods)}).")
+        for m in targets:
+            if key not in _accepted_options(_split_method(m)[0]):
+                known = ", ".join(sorted(_accepted_options(_split_method(m)[0]))) or "none"
+                raise ValueError(f"Method {m!r} has no option {key!r}; its options: {known}.")
+            per_method[m][key] = _parse_value(value)
+        if not targets:
+            raise ValueError(f"No method in --methods ({', '.join(methods)}) takes the option {key!r}.")
+    return per_method
+
+
 def _predict(method: str, sample: HarmonizationSample, options: dict) -> torch.Tensor:
-    if method == "composite":
+    base, checkpoint = _split_method(method)
+    if base == "composite":
         return sample.composite
+    options = dict(options)
+    if checkpoint is not None:
+        options["checkpoint"] = checkpoint
     with torch.inference_mode():
-        return harmonize_tensor(sample.composite, sample.mask, method, **options)
+        if "resolution" in options:
+            from .ops.mask import binarize, blend
+            from .pipelines.neural import LoadedNetwork, load_network, run_network
+
+            resolution = int(options.pop("resolution"))
+            loaded = load_network(base, options.pop("checkpoint", None), options.pop("device", None))
+            network = LoadedNetwork(loaded.model, resolution, loaded.description)
+            pred = run_network(sample.composite, binarize(sample.mask), arch=base, network=network, **options)
+            return blend(pred.to(sample.composite.dtype), sample.composite, sample.mask)
+        return harmonize_tensor(sample.composite, sample.mask, base, **options)
 
 
 def evaluate_methods(
@@ -55,13 +144,17 @@ def evaluate_methods(
 ) -> list[dict]:
     """Run every method on every sample and return one row per (image, method) with all metrics.
 
-    ``"composite"`` stands for the unharmonized input itself.
+    ``"composite"`` stands for the unharmonized input itself; ``"<method>@<checkpoint>"`` runs a network with that
+    checkpoint. ``options`` is either one dict for every method or ``{method: {option: value}}`` (as returned by
+    :func:`parse_options`).
     """
+    options = options or {}
+    per_method = all(isinstance(v, dict) for v in options.values()) and set(options) <= set(methods)
     rows = []
     for sample in samples:
         for method in methods:
             start = time.perf_counter()
-            pred = _predict(method, sample, options or {})
+            pred = _predict(method, sample, options.get(method, {}) if per_method else options)
             seconds = time.perf_counter() - start
             row = {"image": sample.name, "method": method, "fg_ratio": sample.foreground_ratio,
                    "bucket": bucket_of(sample.foreground_ratio), "seconds": seconds}
@@ -104,11 +197,20 @@ def build_parser() -> argparse.ArgumentParser:
     """Argument parser of ``python -m harmonization.evaluate``."""
     p = argparse.ArgumentParser(prog="python -m harmonization.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--photos", required=True, help="folder of real photos")
-    p.add_argument("--masks", required=True, help="folder of object masks (<stem>.png)")
-    p.add_argument("--split", help="text file with one photo stem per line (e.g. a held-out list)")
+    data = p.add_argument_group("dataset (one of)")
+    data.add_argument("--photos", help="folder of real photos (synthetic composites)")
+    data.add_argument("--masks", help="folder of object masks (<stem>.png), with --photos")
+    data.add_argument("--iharmony4", help="iHarmony4 root (composite_images/, masks/, real_images/ per subset)")
+    data.add_argument("--subsets", nargs="+", help="iHarmony4 subsets (default: all found)")
+    data.add_argument("--ffhqh", help="FFHQH root (comp/, alpha/ and a ground-truth folder)")
+    data.add_argument("--ffhqh-real", help="FFHQH ground-truth folder (default: real/, gt/, images/ or ffhq/)")
+    p.add_argument("--split", help="photos: 'heldout' (the committed held-out list) or a file with one photo stem "
+                   "per line; iharmony4: train, test (default) or all; ffhqh: a file of stems")
     p.add_argument("--methods", nargs="+", default=["composite", "global", "local"],
-                   help="methods to evaluate; 'composite' = the unharmonized input")
+                   help="methods to evaluate; 'composite' = the unharmonized input; <method>@<checkpoint> for a "
+                   "network checkpoint (registry name or file)")
+    p.add_argument("--option", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
+                   help="method option, e.g. phnet:checkpoint=phnet-shared-photos-128 or resolution=192")
     p.add_argument("--convention", nargs="+", default=["idih"], choices=CONVENTIONS)
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic colour jitter")
     p.add_argument("--min-fraction", type=float, default=0.01, help="skip masks smaller than this")
@@ -117,17 +219,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _samples(args: argparse.Namespace) -> Iterable[HarmonizationSample]:
+    chosen = [flag for flag, value in (("--photos", args.photos), ("--iharmony4", args.iharmony4),
+                                       ("--ffhqh", args.ffhqh)) if value]
+    if len(chosen) != 1:
+        raise ValueError(f"Give exactly one dataset: --photos with --masks, --iharmony4 or --ffhqh; got "
+                         f"{', '.join(chosen) or 'none'}.")
+    if args.iharmony4:
+        return iter(IHarmony4(args.iharmony4, args.split or "test", args.subsets))
+    if args.ffhqh:
+        names = load_split(args.split) if args.split else None
+        return iter(FFHQH(args.ffhqh, args.ffhqh_real, names))
+    if not args.masks:
+        raise ValueError("--photos needs --masks (a folder of object masks named like the photos, .png).")
+    names = load_split(args.split) if args.split else None
+    dataset = PhotoMaskFolder(args.photos, args.masks, names=names, min_fraction=args.min_fraction, seed=args.seed)
+    return iter(dataset)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; prints the table and returns 0."""
-    args = build_parser().parse_args(argv)
-    names = None
-    if args.split:
-        names = [line.strip() for line in Path(args.split).read_text().splitlines() if line.strip()]
-    dataset = PhotoMaskFolder(args.photos, args.masks, names=names, min_fraction=args.min_fraction, seed=args.seed)
-    samples: Iterable[HarmonizationSample] = iter(dataset)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        options = parse_options(args.option, args.methods)
+        samples = _samples(args)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.error(str(exc))
     if args.limit:
-        samples = itertools.islice(dataset, args.limit)
-    rows = evaluate_methods(samples, args.methods, args.convention)
+        samples = itertools.islice(samples, args.limit)
+    rows = evaluate_methods(samples, args.methods, args.convention, options)
     if not rows:
         print("No images evaluated: check the folders and --min-fraction.", file=sys.stderr)
         return 2

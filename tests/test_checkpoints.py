@@ -128,8 +128,9 @@ def _closed_port() -> int:
 def test_builtin_entries() -> None:
     assert list_checkpoints("phnet") == [
         "phnet-portrait-1024", "phnet-iharmony-512", "phnet-ffhqh-256", "phnet-ffhqh-512", "phnet-ffhqh-1024",
+        "phnet-shared-photos",
     ]
-    assert list_checkpoints("fmm") == ["fmm-iharmony-256"]
+    assert list_checkpoints("fmm") == ["fmm-iharmony-256", "fmm-shared-photos"]
     portrait = get_checkpoint_spec("phnet-portrait-1024")
     hub = portrait.sources[-1]
     assert isinstance(hub, HubSource) and (hub.repo_id, hub.filename, hub.repo_type) == (

@@ -1,0 +1,236 @@
+"""Training: losses against hand-computed values, optimisation steps, resume, safetensors export, gloo DDP."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from harmonization.losses import batch_psnr, fg_normalized_mse, masked_gradient_l1, mse_loss, phnet_loss, psnr_loss
+from harmonization.models import build_from_state_dict
+from harmonization.train import (
+    TrainConfig,
+    build_model,
+    build_optimizer,
+    export_fp16,
+    load_checkpoint,
+    lr_at,
+    main,
+    save_checkpoint,
+    train,
+)
+from tests._training_fakes import make_photo_folder
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Losses (hand-computed)
+# --------------------------------------------------------------------------------------------------------------
+def _pair() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    target = torch.zeros(1, 3, 2, 2)
+    pred = target.clone()
+    pred[0, :, 0, 0] = 0.1  # error 0.1 on one pixel, 3 channels
+    mask = torch.zeros(1, 1, 2, 2)
+    mask[0, 0, 0, :] = 1.0
+    return pred, target, mask
+
+
+def test_losses_match_hand_computation() -> None:
+    pred, target, mask = _pair()
+    mse = 3 * 0.01 / 12  # 0.0025
+    assert float(mse_loss(pred, target)[0]) == pytest.approx(mse)
+    assert float(batch_psnr(pred, target)[0]) == pytest.approx(10 * math.log10(1 / (mse + 1e-8)), rel=1e-5)
+    assert float(psnr_loss(pred, target)) == pytest.approx(100 / (10 * math.log10(1 / (mse + 1e-8))), rel=1e-5)
+    # 3 * 0.01 / (3 * max(2, 100)) with the minimum area 100
+    assert float(fg_normalized_mse(pred, target, mask)) == pytest.approx(0.03 / 300)
+    assert float(fg_normalized_mse(pred, target, mask, min_area=1.0)) == pytest.approx(0.03 / 6)
+    # masked gradients: pred*m has 0.1 at (0,0) only. x-diffs (per channel, 2 rows x 1): [-0.1, 0] -> mean 0.05;
+    # y-diffs (1 row x 2): [-0.1, 0] -> mean 0.05
+    assert float(masked_gradient_l1(pred, target, mask)) == pytest.approx(0.1, rel=1e-6)
+    loss, parts = phnet_loss(pred, target, mask)
+    expected = 0.2 * parts["psnr_term"] + 0.01 * parts["fg_mse"] + 0.01 * parts["grad_l1"]
+    assert float(loss) == pytest.approx(expected, rel=1e-6)
+    assert parts["grad_l1"] == pytest.approx(0.1, rel=1e-6)
+    with pytest.raises(ValueError, match="mask"):
+        fg_normalized_mse(pred, target, mask[:, :, :1])
+
+
+def test_lr_schedule() -> None:
+    config = TrainConfig(lr=1e-3, warmup=10, steps=110, min_lr_ratio=0.1)
+    assert lr_at(0, config) == pytest.approx(1e-4)
+    assert lr_at(9, config) == pytest.approx(1e-3)
+    assert lr_at(60, config) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
+    assert lr_at(110, config) == pytest.approx(1e-4)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Optimisation steps
+# --------------------------------------------------------------------------------------------------------------
+def _batch(size: int = 32) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(2, 3, size, size, generator=g) * 0.5 + 0.25
+    mask = torch.zeros(2, 1, size, size)
+    mask[..., 8:24, 8:24] = 1
+    composite = torch.where(mask > 0, (target * 1.3).clamp(0, 1), target)
+    return {"composite": composite, "target": target, "mask": mask}
+
+
+@pytest.mark.parametrize(("arch", "config", "optimizer", "lr"), [("phnet", "tiny", "lion", 1e-3),
+                                                                 ("fmm", "tiny", "adam", 1e-3)])
+def test_training_steps_reduce_loss_on_fixed_batch(arch: str, config: str, optimizer: str, lr: float) -> None:
+    torch.manual_seed(0)
+    model = build_model(arch, config, zero_init_head=True)
+    opt = build_optimizer(optimizer, model.parameters(), lr)
+    batch = _batch()
+    loss_fn = phnet_loss if arch == "phnet" else mse_loss
+    losses = []
+    for _ in range(6):
+        pred = model(batch["composite"], batch["mask"])
+        loss, _ = loss_fn(pred, batch["target"], batch["mask"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0]
+
+
+def test_fmm_zero_init_head_returns_input() -> None:
+    model = build_model("fmm", "tiny", zero_init_head=True)
+    batch = _batch()
+    assert torch.equal(model(batch["composite"], batch["mask"]), batch["composite"])
+
+
+def test_build_errors() -> None:
+    with pytest.raises(ValueError, match="Unknown PHNet configuration"):
+        build_model("phnet", "huge")
+    with pytest.raises(ValueError, match="Unknown architecture"):
+        build_model("unet")
+    with pytest.raises(ValueError, match="Unknown optimiser"):
+        build_optimizer("rmsprop", [torch.nn.Parameter(torch.zeros(1))], 1e-3)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------------------------
+def test_checkpoint_and_fp16_export_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = build_model("phnet", "tiny")
+    opt = build_optimizer("lion", model.parameters(), 1e-3)
+    batch = _batch()
+    loss, _ = phnet_loss(model(batch["composite"], batch["mask"]), batch["target"], batch["mask"])
+    loss.backward()
+    opt.step()
+    save_checkpoint(tmp_path, model, opt, 7, TrainConfig(arch="phnet", model_config="tiny", size=32))
+    state = torch.load(tmp_path / "last_state.pt", map_location="cpu", weights_only=True)
+    assert state["step"] == 7 and "optimizer" in state
+    clone = build_model("phnet", "tiny")
+    opt2 = build_optimizer("lion", clone.parameters(), 1e-3)
+    assert load_checkpoint(tmp_path, clone, opt2) == 7
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), clone.state_dict().values(),
+                                                 strict=True))
+    assert opt2.state_dict()["state"].keys() == opt.state_dict()["state"].keys()
+
+    half = export_fp16(tmp_path / "last.safetensors", tmp_path / "ship.safetensors", {"resolution": "32"})
+    from safetensors import safe_open
+
+    with safe_open(str(half), framework="pt") as handle:
+        assert handle.metadata()["resolution"] == "32" and handle.metadata()["arch"] == "phnet"
+        assert {handle.get_tensor(k).dtype for k in handle.keys()} <= {torch.float16, torch.int64}  # noqa: SIM118
+    from harmonization.checkpoints import load_state_dict
+
+    loaded = build_from_state_dict("phnet", load_state_dict(half))
+    for key, value in model.state_dict().items():
+        expected = value.half().float() if value.is_floating_point() else value
+        assert torch.equal(loaded.state_dict()[key], expected)
+    assert half.stat().st_size < (tmp_path / "last.safetensors").stat().st_size
+
+
+def _fake_run_config(tmp_path: Path, **overrides: object) -> TrainConfig:
+    photos, masks = make_photo_folder(tmp_path / "data", count=10)
+    values: dict = dict(arch="phnet", model_config="tiny", photos=str(photos), masks=str(masks), size=32, batch=2,
+                        steps=2, lr=1e-3, warmup=0, val_every=2, val_limit=1, log_every=1, save_every=1,
+                        out=str(tmp_path / "run"), threads=1)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_resume_continues_from_saved_step(tmp_path: Path) -> None:
+    config = _fake_run_config(tmp_path, steps=4, stop_after=2)
+    summary = train(config, split_out=str(tmp_path / "heldout.txt"))
+    assert summary["step"] == 2 and "val" in summary["last"]
+    held = (tmp_path / "heldout.txt").read_text().split()
+    assert len(held) == 2
+    resumed = train(TrainConfig(**{**config.__dict__, "stop_after": 0}), resume=True)
+    assert resumed["step"] == 4
+    events = [json.loads(line) for line in (Path(config.out) / "log.jsonl").read_text().splitlines()]
+    starts = [e["step"] for e in events if e["event"] == "start"]
+    assert starts == [0, 2]
+    assert [e["step"] for e in events if e["event"] == "train"] == [1, 2, 3, 4]
+    # the resumed run equals an uninterrupted one
+    straight = train(TrainConfig(**{**config.__dict__, "stop_after": 0, "out": str(tmp_path / "straight")}))
+    assert straight["step"] == 4
+    from safetensors.torch import load_file
+
+    a = load_file(str(Path(config.out) / "last.safetensors"))
+    b = load_file(str(tmp_path / "straight" / "last.safetensors"))
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+
+
+def test_cli_trains_fmm_and_exports(tmp_path: Path) -> None:
+    photos, masks = make_photo_folder(tmp_path / "data", count=6)
+    out = tmp_path / "fmm"
+    code = main(["--arch", "fmm", "--model-config", "tiny", "--photos", str(photos), "--masks", str(masks),
+                 "--size", "32", "--batch", "2", "--steps", "1", "--val-every", "1", "--val-limit", "1",
+                 "--out", str(out), "--threads", "1", "--export", str(tmp_path / "fmm16.safetensors")])
+    assert code == 0
+    from harmonization.checkpoints import load_state_dict
+
+    model = build_from_state_dict("fmm", load_state_dict(tmp_path / "fmm16.safetensors"))
+    assert model.config.enc_channels == (8, 16, 16, 32)
+    before = load_state_dict(out / "last.safetensors")
+    # a finished run: --resume only recalibrates the BatchNorm statistics (weights unchanged) and validates
+    assert main(["--arch", "fmm", "--model-config", "tiny", "--photos", str(photos), "--masks", str(masks),
+                 "--size", "32", "--batch", "2", "--steps", "1", "--val-limit", "1", "--out", str(out),
+                 "--threads", "1", "--resume", "--bn-recalibrate", "2"]) == 0
+    after = load_state_dict(out / "last.safetensors")
+    assert torch.equal(after["Down1.conv2d.weight"], before["Down1.conv2d.weight"])
+    assert not torch.equal(after["Down1.bn.running_mean"], before["Down1.bn.running_mean"])
+    events = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert any(e.get("bn_recalibrated") for e in events)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# DistributedDataParallel on CPU (gloo), two processes
+# --------------------------------------------------------------------------------------------------------------
+def _ddp_worker(rank: int, world: int, port: int, config: TrainConfig, result_dir: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    train(config)
+    # after training every rank holds the same weights (DDP averages the gradients)
+    from harmonization.train import build_model as _build
+
+    del _build
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_ddp_gloo_two_processes(tmp_path: Path) -> None:
+    config = _fake_run_config(tmp_path, steps=2, val_every=0, save_every=1)
+    mp.spawn(_ddp_worker, args=(2, _free_port(), config, str(tmp_path)), nprocs=2, join=True)
+    events = [json.loads(line) for line in (Path(config.out) / "log.jsonl").read_text().splitlines()]
+    start = next(e for e in events if e["event"] == "start")
+    assert start["world"] == 2
+    assert [e["step"] for e in events if e["event"] == "train"] == [1, 2]
+    state = torch.load(Path(config.out) / "last_state.pt", weights_only=True)
+    assert state["step"] == 2
