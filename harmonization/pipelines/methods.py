@@ -6,7 +6,7 @@ import functools
 
 from .classical import global_transfer, local_transfer
 from .neural import network_source_info, network_unavailable_reason, run_network
-from .painterly import painterly_fuse, vgg_source_info, vgg_unavailable_reason
+from .painterly import DEFAULT_STYLE_STRENGTH, painterly_fuse, vgg_source_info, vgg_unavailable_reason
 from .registry import Method, register_method
 
 register_method(
@@ -61,8 +61,8 @@ def _painterly_method(name: str, mode: str, label: str, description: str) -> Met
         counterpart="painterly-global",
         unavailable_reason=vgg_unavailable_reason,
         source_info=vgg_source_info,
-        options={"style_strength": 5, "steps": None, "size": 512, "seed": 0, "device": None, "vgg": "vgg19",
-                 "precision": "auto", "threads": None},
+        options={"style_strength": DEFAULT_STYLE_STRENGTH, "steps": None, "size": 512, "seed": 0, "device": None,
+                 "vgg": "vgg19", "precision": "auto", "threads": None},
     )
 
 

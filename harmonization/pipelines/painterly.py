@@ -184,6 +184,9 @@ class FusionSettings:
 
 
 DEFAULT_STEPS: dict[str, int] = {"local": 150, "global": 100}
+#: Default style strength: 3 keeps an object recognisable while it takes the painting's palette and strokes (5
+#: repainted a pasted helmet with the painting's content); portraits look painted at both.
+DEFAULT_STYLE_STRENGTH = 3
 """Default total L-BFGS iterations (over all scales) per mode."""
 
 
@@ -194,7 +197,7 @@ def _strength_factor(style_strength: int) -> float:
     return 1.6 ** (style_strength - 5)
 
 
-def settings_for(mode: Literal["local", "global"], style_strength: int = 5) -> FusionSettings:
+def settings_for(mode: Literal["local", "global"], style_strength: int = DEFAULT_STYLE_STRENGTH) -> FusionSettings:
     """Loss configuration of a mode for a style strength 1..10 (replaces Luan et al.'s unreleased classifier).
 
     Strength scales the style and matched-feature weights geometrically (x1.6 per step around the default 5) and
@@ -489,7 +492,8 @@ def _detail_transfer(vgg: VGGFeatures, sc: _Scale, cfg: FusionSettings, result: 
 
 # ------------------------------------------------------------------------------------------------------ main entry
 def painterly_fuse(composite: Tensor, mask: Tensor, *, mode: Literal["local", "global"] = "local",
-                   style_strength: int = 5, steps: int | None = None, size: int = 512, seed: int = 0,
+                   style_strength: int = DEFAULT_STYLE_STRENGTH, steps: int | None = None, size: int = 512,
+                   seed: int = 0,
                    progress: ProgressFn | None = None, device: str | torch.device | None = None,
                    vgg: str | VGGFeatures = "vgg19", precision: Literal["auto", "fp32"] = "auto",
                    threads: int | None = None) -> Tensor:
