@@ -1,9 +1,10 @@
-"""Latency benchmark of the FMM network (cases for :mod:`harmonization.bench`, plus a stand-alone table).
+"""Latency benchmark cases of the FMM network for :mod:`harmonization.bench`.
 
-Usage::
+Usage (both are the same table; ``all`` adds PHNet)::
 
-    python -m harmonization.bench_fmm [--sizes 256 512 1024] [--device cpu cuda] [--dtype fp32 bf16 fp16]
+    python -m harmonization.bench fmm [--sizes 256 512 1024] [--device cpu cuda] [--dtype fp32 bf16 fp16]
                                       [--repeats N] [--threads N] [--cases fmm fmm-literal]
+    python -m harmonization.bench_fmm [same options]
 
 Two cases with the same seeded released-width network (11.6 M parameters; latency does not depend on the
 weights): ``fmm`` is the eval-mode fast path (folded batch norm, channels-last, reordered decoder, reduced
@@ -13,13 +14,13 @@ attention. CUDA rows (fp32, bf16, fp16) appear when CUDA is available.
 
 from __future__ import annotations
 
-import argparse
+import sys
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from harmonization.bench import BenchCase, BenchResult, composite_and_mask, format_table, run_case
+from harmonization.bench import BenchCase, BenchResult, composite_and_mask
 
 __all__ = ["build_seeded_fmm", "fmm_cases", "main"]
 
@@ -54,39 +55,10 @@ def fmm_cases() -> list[BenchCase]:
 
 
 def main(argv: Sequence[str] | None = None) -> list[BenchResult]:
-    """Print a Markdown latency table (median ms per image) and return its rows."""
-    parser = argparse.ArgumentParser(prog="python -m harmonization.bench_fmm", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024], help="square input sides")
-    parser.add_argument("--device", nargs="+", choices=["cpu", "cuda"], default=None,
-                        help="devices (default: cpu, plus cuda when available)")
-    parser.add_argument("--dtype", nargs="+", choices=["fp32", "bf16", "fp16"], default=None,
-                        help="dtypes (default: fp32 on CPU; fp32 bf16 fp16 on CUDA)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes per row (median reported)")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for CPU rows")
-    parser.add_argument("--cases", nargs="+", default=None, help="only these cases (default: fmm fmm-literal)")
-    args = parser.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    cuda_ok = torch.cuda.is_available()
-    devices = [d for d in (args.device or ["cpu", "cuda"]) if d == "cpu" or cuda_ok]
-    cases = [c for c in fmm_cases() if args.cases is None or c.name in args.cases]
-    if not cases:
-        raise SystemExit(f"No case among {args.cases}; available: {[c.name for c in fmm_cases()]}.")
-    header = f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}"
-    print(header + (f", GPU {torch.cuda.get_device_name()}" if "cuda" in devices else ""), flush=True)
-    results: list[BenchResult] = []
-    for case in cases:
-        for device in devices:
-            for dtype in args.dtype or (["fp32"] if device == "cpu" else ["fp32", "bf16", "fp16"]):
-                module = case.build()
-                for size in args.sizes:
-                    row = run_case(case, size=size, device=device, dtype=dtype, repeats=args.repeats,
-                                   warmup=1 if device == "cpu" else 3, module=module)
-                    results.append(row)
-                    print(format_table([row]).splitlines()[-1], flush=True)
-    print()
-    print(format_table(results))
-    return results
+    """``python -m harmonization.bench fmm ...``: print the Markdown latency table and return its rows."""
+    from harmonization import bench
+
+    return bench.main(["fmm", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
