@@ -74,15 +74,9 @@ def _parse_value(text: str) -> Any:
 
 
 def _accepted_options(base: str) -> set[str]:
-    from .pipelines.neural import NETWORKS
     from .pipelines.registry import get_method
 
-    if base == "composite":
-        return set()
-    accepted = set(get_method(base).options)
-    if base in NETWORKS:
-        accepted.add("resolution")
-    return accepted
+    return set() if base == "composite" else set(get_method(base).options)
 
 
 def parse_options(items: Sequence[str], methods: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -124,15 +118,6 @@ def _predict(method: str, sample: HarmonizationSample, options: dict) -> torch.T
     if checkpoint is not None:
         options["checkpoint"] = checkpoint
     with torch.inference_mode():
-        if "resolution" in options:
-            from .ops.mask import binarize, blend
-            from .pipelines.neural import LoadedNetwork, load_network, run_network
-
-            resolution = int(options.pop("resolution"))
-            loaded = load_network(base, options.pop("checkpoint", None), options.pop("device", None))
-            network = LoadedNetwork(loaded.model, resolution, loaded.description)
-            pred = run_network(sample.composite, binarize(sample.mask), arch=base, network=network, **options)
-            return blend(pred.to(sample.composite.dtype), sample.composite, sample.mask)
         return harmonize_tensor(sample.composite, sample.mask, base, **options)
 
 

@@ -208,6 +208,7 @@ def run_network(
     checkpoint: str | os.PathLike[str] | None = None,
     transfer: Transfer = "affine",
     device: str | torch.device | None = None,
+    resolution: int | None = None,
     network: LoadedNetwork | None = None,
 ) -> torch.Tensor:
     """Harmonize with a network and return a full-resolution prediction of the whole image.
@@ -219,6 +220,7 @@ def run_network(
         checkpoint: registry name, file path, or ``None`` for the default (see :func:`load_network`).
         transfer: ``"affine"`` (local colour model, keeps detail) or ``"upsample"`` (bilinear prediction).
         device: where the network runs (default CUDA if available).
+        resolution: the long side the network runs at (default: the checkpoint's registered training resolution).
         network: an already loaded network (overrides ``checkpoint``/``device``).
 
     Returns:
@@ -229,7 +231,9 @@ def run_network(
     if transfer not in ("affine", "upsample"):
         raise ValueError(f"transfer must be 'affine' or 'upsample'; got {transfer!r}.")
     loaded = network if network is not None else load_network(arch, checkpoint, device)
-    low, mask_low, prediction = predict_low_resolution(loaded.model, composite, mask, loaded.resolution)
+    if resolution is not None and resolution < SIZE_MULTIPLE:
+        raise ValueError(f"resolution must be at least {SIZE_MULTIPLE} px; got {resolution}.")
+    low, mask_low, prediction = predict_low_resolution(loaded.model, composite, mask, resolution or loaded.resolution)
     height, width = composite.shape[-2:]
     if transfer == "upsample" or (height, width) == tuple(low.shape[-2:]):
         if (height, width) == tuple(low.shape[-2:]):
