@@ -8,13 +8,11 @@ against the literal N x N reference in tests/_fmm_reference.py.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
@@ -35,20 +33,13 @@ from harmonization.ops.attention import fused_attention, spatial_std
 
 from _fmm_reference import fb_fmm_reference, fmm_reference  # isort: skip
 
-DATA = Path(__file__).parent / "data"
+from _fill import DATA, FILL  # isort: skip
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_TOL, MEAN_TOL = 5e-5, 1e-6
 RELEASED_PARAMETERS = 11_590_789
 
 
-def _load_fill() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fill_weights", DATA / "fill_weights.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-FILL = _load_fill()
 SPECS = FILL.read_specs(DATA / "fmm_state_dict.tsv")
 
 

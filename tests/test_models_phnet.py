@@ -8,10 +8,6 @@ tests/_phnet_reference.py.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 import torch
 
@@ -47,19 +43,12 @@ from _phnet_reference import (  # isort: skip
     reference_transfer,
 )
 
-DATA = Path(__file__).parent / "data"
+from _fill import DATA, FILL  # isort: skip
+
 CONFIGS = {"iharmony": PHNET_IHARMONY, "ffhqh": PHNET_FFHQH}
 MAX_TOL, MEAN_TOL = 5e-5, 1e-6
 
 
-def _load_fill() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fill_weights", DATA / "fill_weights.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-FILL = _load_fill()
 
 
 @pytest.fixture(autouse=True)
