@@ -29,7 +29,6 @@ __all__ = [
     "rgb8_to_tensor",
     "load_image",
     "load_mask",
-    "mask_to_tensor",
     "tensor_to_rgb8",
     "tensor_to_pil",
     "mask_tensor_to_pil",
@@ -251,11 +250,6 @@ def load_mask(source: MaskInput, size: tuple[int, int] | None = None) -> torch.T
             "Give a mask of the same size as the composite (or resize it with nearest-neighbour first)."
         )
     return torch.from_numpy(np.array(array, dtype=np.float32))[None, None].contiguous()
-
-
-def mask_to_tensor(mask: np.ndarray) -> torch.Tensor:
-    """``(H, W)`` mask array (any supported dtype) -> ``(1, 1, H, W)`` float32 in [0, 1]."""
-    return load_mask(mask)
 
 
 def tensor_to_rgb8(image: torch.Tensor) -> np.ndarray:

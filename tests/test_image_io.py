@@ -18,7 +18,6 @@ from harmonization.image_io import (
     load_mask,
     load_rgb8,
     mask_tensor_to_pil,
-    mask_to_tensor,
     resize_mask8,
     resize_rgb8,
     rgb8_to_tensor,
@@ -347,11 +346,6 @@ def test_bad_masks_raise(array: np.ndarray, words: list[str]) -> None:
 def test_mask_unsupported_type() -> None:
     with pytest.raises(TypeError, match="mask"):
         load_mask([[0, 1]])  # type: ignore[arg-type]
-
-
-def test_mask_to_tensor_matches_load_mask() -> None:
-    mask = np.array([[0, 255]], np.uint8)
-    assert torch.equal(mask_to_tensor(mask), load_mask(mask))
 
 
 # ----------------------------------------------------------------------------------------------- tensor <-> uint8
