@@ -8,6 +8,7 @@ the ``harmonization`` package.
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 import tempfile
 import time
@@ -16,16 +17,38 @@ from typing import Any
 
 import gradio as gr
 
-from harmonization import available_methods, compose, get_method, list_methods
+from harmonization import auto_mask, available_methods, compose, get_method, list_methods, refine_mask
 from harmonization.api import harmonize
-from harmonization.image_io import ImageReadError, editor_to_image_and_mask, load_image, load_mask, load_rgb8
+from harmonization.checkpoints import CheckpointNotFoundError
+from harmonization.image_io import (
+    ImageReadError,
+    editor_to_image_and_mask,
+    image_size,
+    load_image,
+    load_mask,
+    load_rgb8,
+    mask_to_editor_layer,
+)
 from harmonization.pipelines.comparison import Comparison, compare
 from harmonization.pipelines.registry import MethodUnavailableError
 
 TITLE = "Image harmonization"
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
-USER_ERRORS = (ValueError, ImageReadError, MethodUnavailableError, FileNotFoundError)
+USER_ERRORS = (ValueError, ImageReadError, MethodUnavailableError, FileNotFoundError, CheckpointNotFoundError)
 DEFAULT_METHOD = "local"
+BRUSH_COLOR = "#ff2d6f"
+# Painterly fusion on a CPU takes about a minute at 512 px; "preview" works at 256 px (roughly 4x faster).
+PAINTERLY_QUALITY = {"preview": {"size": 256}, "standard": {"size": 512}}
+DEFAULT_PAINTERLY_QUALITY = "standard"
+
+
+def _gpu(duration: int = 120) -> Any:
+    """``spaces.GPU`` on Hugging Face ZeroGPU Spaces (the ``spaces`` package is importable there), else a no-op."""
+    try:
+        import spaces  # type: ignore[import-not-found]
+    except ImportError:
+        return lambda fn: fn
+    return spaces.GPU(duration=duration)
 DOWNLOADS_DIR = Path(tempfile.gettempdir()) / "harmonization-downloads"
 DOWNLOAD_TTL_S = 3600
 
@@ -72,13 +95,30 @@ def _outputs(comparison: Comparison) -> tuple[Any, ...]:
     return naive, baseline, result, (naive, result), [naive, baseline, result], notes
 
 
-def _run(composite: Any, mask: Any, method: str, progress: gr.Progress) -> tuple[Any, ...]:
+def _run(composite: Any, mask: Any, method: str, progress: gr.Progress, quality: str | None = None
+         ) -> tuple[Any, ...]:
     image = load_image(composite)
     soft = load_mask(mask, size=(image.shape[-1], image.shape[-2]))
-    comparison = compare(image, soft, method, progress=lambda f, msg: progress(f, desc=msg))
+    options = PAINTERLY_QUALITY.get(quality or DEFAULT_PAINTERLY_QUALITY, {})
+    comparison = compare(image, soft, method, progress=lambda f, msg: progress(f, desc=msg), options=options)
     return _outputs(comparison)
 
 
+def _user_errors(fn: Any) -> Any:
+    """Turn the library's input errors into ``gr.Error`` (shown in the page) with the library's message."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as exc:
+            raise gr.Error(str(exc)) from exc
+
+    return wrapper
+
+
+@_gpu()
+@_user_errors
 def run_portrait(
     fg_value: dict | None,
     background: dict | str | None,
@@ -87,45 +127,82 @@ def run_portrait(
     pos_y: float,
     flip: bool,
     method: str,
+    quality: str | None = None,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[Any, ...]:
     """Tab "Portrait + background": compose the painted subject onto the background, then harmonize."""
-    try:
-        portrait, portrait_mask = editor_to_image_and_mask(fg_value)
-        if portrait is None:
-            raise gr.Error("Upload a portrait (or any photo) in the left editor first.")
-        if portrait_mask is None:
-            raise gr.Error("No mask painted: paint over the subject in the portrait with the brush, then run again.")
-        if background is None:
-            raise gr.Error("Upload a background image (photo or painting) on the right.")
-        composite, mask = compose(portrait, portrait_mask, load_rgb8(background), scale=scale, center=(pos_x, pos_y),
-                                  flip=flip)
-        return _run(composite, mask, method, progress)
-    except USER_ERRORS as exc:
-        raise gr.Error(str(exc)) from exc
+    portrait, portrait_mask = editor_to_image_and_mask(fg_value)
+    if portrait is None:
+        raise gr.Error("Upload a portrait (or any photo) in the left editor first.")
+    if portrait_mask is None:
+        raise gr.Error("No mask painted: paint over the subject in the portrait with the brush (or press "
+                       "'Auto subject mask'), then run again.")
+    if background is None:
+        raise gr.Error("Upload a background image (photo or painting) on the right.")
+    composite, mask = compose(portrait, portrait_mask, load_rgb8(background), scale=scale, center=(pos_x, pos_y),
+                              flip=flip)
+    return _run(composite, mask, method, progress, quality)
 
 
-def run_composite(editor_value: dict | None, method: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+@_gpu()
+@_user_errors
+def run_composite(editor_value: dict | None, method: str, quality: str | None = None,
+                  progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
     """Tab "Composite + mask": harmonize the painted region of a ready-made composite."""
-    try:
-        composite, mask = editor_to_image_and_mask(editor_value)
-        if composite is None:
-            raise gr.Error("Upload a composite image first.")
-        if mask is None:
-            raise gr.Error("No mask painted: paint over the pasted object with the brush, then run again.")
-        return _run(composite, mask, method, progress)
-    except USER_ERRORS as exc:
-        raise gr.Error(str(exc)) from exc
+    composite, mask = editor_to_image_and_mask(editor_value)
+    if composite is None:
+        raise gr.Error("Upload a composite image first.")
+    if mask is None:
+        raise gr.Error("No mask painted: paint over the pasted object with the brush, then run again.")
+    return _run(composite, mask, method, progress, quality)
 
 
+@_gpu()
+@_user_errors
 def api_harmonize(composite: dict | str | None, mask: dict | str | None, method: str) -> Any:
     """API endpoint ``/harmonize``: (composite image, mask image, method name) -> harmonized image (PNG)."""
     if composite is None or mask is None:
         raise gr.Error("Both a composite image and a mask image are required.")
-    try:
-        return harmonize(composite, mask, method=method or DEFAULT_METHOD)
-    except USER_ERRORS as exc:
-        raise gr.Error(str(exc)) from exc
+    return harmonize(composite, mask, method=method or DEFAULT_METHOD)
+
+
+def _editor_value(image: Any, mask: Any) -> dict[str, Any]:
+    """An ImageEditor value: the photo as background and the mask as the editable brush layer."""
+    rgb8 = load_rgb8(image)
+    soft = load_mask(mask, size=(rgb8.shape[1], rgb8.shape[0]))
+    color = tuple(int(BRUSH_COLOR[i:i + 2], 16) for i in (1, 3, 5))
+    return {"background": rgb8, "layers": [mask_to_editor_layer(soft, color)], "composite": None}
+
+
+@_gpu(30)
+@_user_errors
+def auto_subject_mask(editor_value: dict | None) -> dict[str, Any]:
+    """Button "Auto subject mask": replace the brush layer by the person mask (then correct it with the brush)."""
+    image, _ = editor_to_image_and_mask(editor_value)
+    if image is None:
+        raise gr.Error("Upload a portrait in the editor first; the automatic mask finds people in it.")
+    return _editor_value(image, auto_mask(image))
+
+
+@_user_errors
+def refine_subject_mask(editor_value: dict | None) -> dict[str, Any]:
+    """Button "Refine edges": snap the painted mask to the subject's edges."""
+    image, mask = editor_to_image_and_mask(editor_value)
+    if image is None:
+        raise gr.Error("Upload an image in the editor first.")
+    if mask is None:
+        raise gr.Error("No mask painted: paint roughly over the subject, then refine its edges.")
+    return _editor_value(image, refine_mask(image, mask))
+
+
+@_user_errors
+def place_on_click(background: dict | str | None, event: gr.SelectData) -> tuple[float, float]:
+    """Clicking on the background puts the subject's centre there (updates the position sliders)."""
+    if background is None:
+        raise gr.Error("Upload a background first, then click where the subject should stand.")
+    width, height = image_size(background)
+    x, y = event.index[0], event.index[1]
+    return round(min(max(x / width, 0.0), 1.0), 3), round(min(max(y / height, 0.0), 1.0), 3)
 
 
 def _editor(label: str, elem_id: str) -> gr.ImageEditor:
@@ -135,7 +212,7 @@ def _editor(label: str, elem_id: str) -> gr.ImageEditor:
         type="numpy",
         image_mode="RGBA",
         sources=("upload", "clipboard"),
-        brush=gr.Brush(colors=["#ff2d6f"], color_mode="fixed", default_size=24),
+        brush=gr.Brush(colors=[BRUSH_COLOR], color_mode="fixed", default_size=24),
         layers=gr.LayerOptions(allow_additional_layers=False),
         transforms=(),
         format="png",
@@ -177,9 +254,15 @@ def build_demo() -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Portrait + background"):
                 with gr.Row():
-                    fg_editor = _editor("Portrait: upload, then paint over the subject", "fg_editor")
-                    bg_image = gr.Image(label="Background (photo or painting)", elem_id="bg_image", type="filepath",
-                                        sources=["upload", "clipboard"], height=460)
+                    with gr.Column():
+                        fg_editor = _editor("Portrait: upload, then paint over the subject", "fg_editor")
+                        with gr.Row():
+                            auto_btn = gr.Button("Auto subject mask (people)", size="sm", elem_id="auto_mask_btn")
+                            refine_btn = gr.Button("Refine mask edges", size="sm", elem_id="refine_mask_btn")
+                    with gr.Column():
+                        bg_image = gr.Image(label="Background (photo or painting): click to place the subject",
+                                            elem_id="bg_image", type="filepath", sources=["upload", "clipboard"],
+                                            height=460)
                 with gr.Row():
                     scale = gr.Slider(0.1, 1.5, value=0.75, step=0.01, label="Scale (subject height / background)",
                                       elem_id="scale")
@@ -189,12 +272,19 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     method = gr.Dropdown(choices=choices, value=DEFAULT_METHOD, label="Method for the local column",
                                          elem_id="method")
+                    quality = gr.Radio(list(PAINTERLY_QUALITY), value=DEFAULT_PAINTERLY_QUALITY,
+                                       label="Painterly quality (preview: 256 px, faster)",
+                                       elem_id="painterly_quality")
                     run_btn = gr.Button("Harmonize", variant="primary", elem_id="run_btn")
             with gr.Tab("Composite + mask"):
                 comp_editor = _editor("Composite: upload, then paint over the pasted object", "comp_editor")
+                refine_btn2 = gr.Button("Refine mask edges", size="sm", elem_id="refine_mask_btn_composite")
                 with gr.Row():
                     method2 = gr.Dropdown(choices=choices, value=DEFAULT_METHOD, label="Method for the local column",
                                           elem_id="method_composite")
+                    quality2 = gr.Radio(list(PAINTERLY_QUALITY), value=DEFAULT_PAINTERLY_QUALITY,
+                                        label="Painterly quality (preview: 256 px, faster)",
+                                        elem_id="painterly_quality_composite")
                     run_btn2 = gr.Button("Harmonize", variant="primary", elem_id="run_btn_composite")
         with gr.Row(equal_height=True):
             result_naive = gr.Image(label="Naive (cut and paste)", elem_id="result_naive", format="png",
@@ -216,10 +306,17 @@ def build_demo() -> gr.Blocks:
         portrait_inputs = [fg_editor, bg_image, scale, pos_x, pos_y, flip, method]
         # preprocess=False: uploads reach the handlers as file references, so our reader validates them and an
         # unreadable file becomes a clear message instead of a generic processing error.
-        run_btn.click(run_portrait, portrait_inputs, outputs, api_name="run_portrait", concurrency_id="harmonize",
-                      preprocess=False)
-        run_btn2.click(run_composite, [comp_editor, method2], outputs, api_name="run_composite",
+        run_btn.click(run_portrait, [*portrait_inputs, quality], outputs, api_name="run_portrait",
+                      concurrency_id="harmonize", preprocess=False)
+        run_btn2.click(run_composite, [comp_editor, method2, quality2], outputs, api_name="run_composite",
                        concurrency_id="harmonize", preprocess=False)
+        auto_btn.click(auto_subject_mask, fg_editor, fg_editor, api_name="auto_mask", preprocess=False,
+                       concurrency_id="masks")
+        refine_btn.click(refine_subject_mask, fg_editor, fg_editor, api_name="refine_mask", preprocess=False,
+                         concurrency_id="masks")
+        refine_btn2.click(refine_subject_mask, comp_editor, comp_editor, api_name=False, preprocess=False,
+                          concurrency_id="masks")
+        bg_image.select(place_on_click, bg_image, [pos_x, pos_y], api_name=False, preprocess=False)
 
         portrait_rows, composite_rows = _examples()
         if portrait_rows:

@@ -27,7 +27,8 @@ from .ops.mask import binarize, blend, feather
 from .pipelines.compose import place_foreground
 from .pipelines.registry import get_method
 
-__all__ = ["harmonize", "harmonize_tensor", "compose", "validate_inputs", "MIN_SIDE", "MAX_PIXELS"]
+__all__ = ["harmonize", "harmonize_tensor", "compose", "auto_mask", "refine_mask", "validate_inputs", "MIN_SIDE",
+           "MAX_PIXELS"]
 
 MIN_SIDE = 16
 ProgressFn = Callable[[float, str], None]
@@ -165,3 +166,43 @@ def compose(
     bg = load_image(background)
     composite, mask = place_foreground(fg, fg_mask, bg, scale=scale, center=center, flip=flip)
     return _tensor_to_pil(composite), mask_tensor_to_pil(mask)
+
+
+def auto_mask(image: ImageInput) -> Image.Image:
+    """Automatic subject mask for a photo of a person (MediaPipe selfie segmentation, run offline with torch).
+
+    Args:
+        image: the photo (PIL, array, path).
+
+    Returns:
+        8-bit greyscale PIL mask at the image's size (255 = person, soft edges).
+
+    Raises:
+        ValueError: the image is unreadable, or no person was found (the mask would be empty).
+    """
+    from .pipelines.subject import subject_mask
+
+    tensor = load_image(image)
+    mask = subject_mask(tensor)
+    if not bool((mask >= 0.5).any()):
+        raise ValueError("No person was found in the image; paint the subject with the brush instead.")
+    return mask_tensor_to_pil(mask)
+
+
+def refine_mask(image: ImageInput, mask: MaskInput, band: int | None = None) -> Image.Image:
+    """Snap a rough brush mask to the subject's edges (see :func:`harmonization.pipelines.subject.refine_mask`).
+
+    Args:
+        image: the photo the mask was painted on (PIL, array, path).
+        mask: the rough mask, same size (binarised at 0.5).
+        band: half-width in pixels of the band around the painted edge that may change (default 2 % of the
+            long side, at least 4 px).
+
+    Returns:
+        8-bit greyscale PIL mask at the image's size (soft edges).
+    """
+    from .pipelines.subject import refine_mask as refine
+
+    tensor = load_image(image)
+    soft = load_mask(mask, size=(tensor.shape[-1], tensor.shape[-2]))
+    return mask_tensor_to_pil(refine(tensor, soft, band))

@@ -62,13 +62,14 @@ __all__ = [
     "hub_endpoint",
     "list_checkpoints",
     "load_state_dict",
+    "read_metadata",
     "register_checkpoint",
     "resolve_checkpoint",
 ]
 
 logger = logging.getLogger(__name__)
 
-ARCHS = ("phnet", "fmm", "vgg19", "vgg16")
+ARCHS = ("phnet", "fmm", "vgg19", "vgg16", "segmentation")
 """Architectures a checkpoint can belong to."""
 
 CHECKPOINTS_DIR_ENV = "HARMONIZATION_CHECKPOINTS_DIR"
@@ -760,6 +761,20 @@ def _is_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < path.stat().st_size
 
 
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """String metadata of a safetensors checkpoint (``{}`` for other formats or none).
+
+    Our training writes e.g. ``{"arch": "phnet", "resolution": "320", "output": "background-anchored"}``.
+    """
+    path = Path(path)
+    if not path.is_file() or not _is_safetensors(path):
+        return {}
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt", device="cpu") as handle:
+        return dict(handle.metadata() or {})
+
+
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read a checkpoint file into a flat dict of CPU tensors without executing pickled code.
 
@@ -908,3 +923,14 @@ for _name, _arch, _file, _config, _resolution, _what in (
         config=_config,
     ))
 del _name, _arch, _file, _config, _resolution, _what
+
+register_checkpoint(CheckpointSpec(
+    name="selfie-segmentation",
+    arch="segmentation",
+    sources=(LocalSource("selfie_segmentation.safetensors", "op-graph", shipped=True),),
+    resolution=256,
+    description="MediaPipe selfie segmentation (general model, 256x256), converted to an op graph run with torch; "
+                "the app's automatic subject mask (people)",
+    license="Apache-2.0 (Google, mediapipe 0.10.14); see checkpoints/MODEL_CARD_selfie-segmentation.md",
+    redistributable=True,
+))

@@ -33,6 +33,8 @@ __all__ = [
     "tensor_to_pil",
     "mask_tensor_to_pil",
     "editor_to_image_and_mask",
+    "mask_to_editor_layer",
+    "image_size",
     "resize_rgb8",
     "resize_mask8",
     "MAX_PIXELS",
@@ -284,6 +286,45 @@ def resize_rgb8(image: np.ndarray, size: tuple[int, int], resample: str = "bicub
 def resize_mask8(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize an ``(H, W)`` uint8 mask to ``size=(width, height)`` with PIL nearest-neighbour."""
     return np.asarray(Image.fromarray(mask).resize(size, Image.NEAREST))
+
+
+def mask_to_editor_layer(mask: torch.Tensor, color: tuple[int, int, int] = (255, 45, 111)) -> np.ndarray:
+    """A mask as an ImageEditor brush layer: ``(H, W, 4)`` uint8, the brush colour with the mask as alpha.
+
+    Args:
+        mask: ``(1, 1, H, W)`` float in [0, 1].
+        color: RGB of the painted strokes (the editor's brush colour).
+    """
+    alpha = np.asarray(mask_tensor_to_pil(mask))
+    layer = np.empty((*alpha.shape, 4), dtype=np.uint8)
+    layer[..., :3] = np.asarray(color, dtype=np.uint8)
+    layer[..., 3] = alpha
+    return layer
+
+
+def image_size(source: ImageInput) -> tuple[int, int]:
+    """``(width, height)`` of an image as displayed, i.e. after its EXIF orientation (read from the header).
+
+    Args:
+        source: a path, bytes, a Gradio file dict, a PIL image or an ``(H, W, C)`` array.
+    """
+    source = _unwrap(source)
+    if isinstance(source, np.ndarray):
+        return int(source.shape[1]), int(source.shape[0])
+    image = source if isinstance(source, Image.Image) else _open_header(source)
+    width, height = image.size
+    if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 degrees
+        width, height = height, width
+    return width, height
+
+
+def _open_header(source: str | os.PathLike | bytes) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(source) if isinstance(source, bytes) else Path(source))
+    except FileNotFoundError as exc:
+        raise ImageReadError(f"No such image file: {source!s}. Check the path.") from exc
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ImageReadError(f"Could not read the image ({exc}). Use a PNG, JPEG, WebP, TIFF or BMP file.") from exc
 
 
 def editor_to_image_and_mask(value: Mapping[str, Any] | None) -> tuple[np.ndarray | None, np.ndarray | None]:

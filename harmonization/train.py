@@ -45,6 +45,8 @@ from .data.splits import load_split, split_names, write_split
 from .data.synthetic import PairConfig
 from .data.training import ReaderPairDataset, SyntheticPairDataset, collate
 from .losses import batch_psnr, mse_loss, phnet_loss
+from .ops.colortransfer import anchor_to_background
+from .pipelines.neural import ANCHORED_OUTPUT
 
 __all__ = ["TrainConfig", "build_model", "build_optimizer", "save_checkpoint", "load_checkpoint", "export_fp16",
            "validate", "train", "main", "build_parser", "recalibrate_batchnorm"]
@@ -78,6 +80,8 @@ class TrainConfig:
     crop_min: float = 0.25
     zero_init_head: bool = True
     loss_region: str = "full"
+    anchor: bool = False
+    init: str | None = None
     val_every: int = 100
     val_limit: int = 0
     val_resolution: int = 0
@@ -159,9 +163,13 @@ def lr_at(step: int, config: TrainConfig) -> float:
     return config.lr * ratio
 
 
-def _metadata(model: nn.Module, arch: str, model_config: str, step: int, resolution: int) -> dict[str, str]:
-    return {"arch": arch, "config": model_config, "step": str(step), "resolution": str(resolution),
+def _metadata(model: nn.Module, arch: str, model_config: str, step: int, resolution: int,
+              anchored: bool = False) -> dict[str, str]:
+    meta = {"arch": arch, "config": model_config, "step": str(step), "resolution": str(resolution),
             "format": f"{arch}-safetensors"}
+    if anchored:
+        meta["output"] = ANCHORED_OUTPUT
+    return meta
 
 
 def save_checkpoint(
@@ -185,7 +193,7 @@ def save_checkpoint(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = _metadata(model, config.arch, config.model_config, step, config.size)
+    meta = _metadata(model, config.arch, config.model_config, step, config.size, config.anchor)
     weights, state = out / "last.safetensors", out / "last_state.pt"
     save_file(tensors, str(weights.with_suffix(".tmp")), metadata=meta)
     os.replace(weights.with_suffix(".tmp"), weights)
@@ -353,8 +361,10 @@ def recalibrate_batchnorm(model: nn.Module, dataset: Dataset, steps: int, batch:
 # ---------------------------------------------------------------------------------------------------------------
 @torch.no_grad()
 def validate(model: nn.Module, arch: str, samples: Sequence[HarmonizationSample], resolution: int,
-             device: torch.device | str = "cpu") -> dict[str, float]:
+             device: torch.device | str = "cpu", anchored: bool = False) -> dict[str, float]:
     """Mean idih metrics of ``model`` run through the photo pipeline at ``resolution`` (as the app runs it).
+
+    ``anchored``: anchor the output to the background as the pipeline does for checkpoints trained with ``--anchor``.
 
     Returns:
         ``{"fpsnr", "psnr", "fmse", "mse", "composite_fpsnr", "images"}`` (means over samples).
@@ -365,7 +375,7 @@ def validate(model: nn.Module, arch: str, samples: Sequence[HarmonizationSample]
 
     was_training = model.training
     model.eval()
-    network = LoadedNetwork(model, resolution, "in training")
+    network = LoadedNetwork(model, resolution, "in training", anchored)
     totals: dict[str, float] = {"fpsnr": 0.0, "psnr": 0.0, "fmse": 0.0, "mse": 0.0, "composite_fpsnr": 0.0}
     try:
         for sample in samples:
@@ -436,6 +446,11 @@ def train(config: TrainConfig, *, resume: bool = False, split_out: str | None = 
     model = build_model(config.arch, config.model_config, zero_init_head=config.zero_init_head).to(device)
     optimizer = build_optimizer(config.resolved_optimizer(), model.parameters(), config.lr, config.weight_decay)
     start = load_checkpoint(out, model, optimizer) if resume and (out / "last.safetensors").is_file() else 0
+    if config.init and start == 0:
+        from .checkpoints import load_state_dict as read_weights
+        from .models._loading import load_strict
+
+        load_strict(model, read_weights(config.init), what=config.init)
     if world > 1:
         # PHNet has registered blocks that its forward never calls (the last PN block, skip.6)
         model_ddp: nn.Module = nn.parallel.DistributedDataParallel(
@@ -476,6 +491,8 @@ def train(config: TrainConfig, *, resume: bool = False, split_out: str | None = 
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             pred = model_ddp(comp, mask)
         pred = pred.float()
+        if config.anchor:  # the output is defined up to a global colour map: fit it on the background
+            pred = anchor_to_background(pred, comp, mask)
         if config.loss_region == "blend":  # only the object counts, as in the pipeline (pred * m + comp * (1 - m))
             pred = pred * mask + comp * (1 - mask)
         loss, parts = loss_fn(pred, target, mask)
@@ -514,7 +531,7 @@ def train(config: TrainConfig, *, resume: bool = False, split_out: str | None = 
         if rank == 0 and (done % config.save_every == 0 or final):
             save_checkpoint(out, model, optimizer, done, config, extra={"epoch": epoch})
         if rank == 0 and val_samples and config.val_every and (done % config.val_every == 0 or final):
-            metrics = validate(model, config.arch, val_samples, resolution, device)
+            metrics = validate(model, config.arch, val_samples, resolution, device, config.anchor)
             last["val"] = metrics
             log({"event": "val", "step": done, **metrics},
                 f"val step {done}: fPSNR {metrics['fpsnr']:.2f} (composite {metrics['composite_fpsnr']:.2f}) "
@@ -533,7 +550,7 @@ def train(config: TrainConfig, *, resume: bool = False, split_out: str | None = 
             save_checkpoint(out, model, optimizer, final_step, config, extra={"bn_recalibrated": config.bn_recalibrate})
             message = f"recalibrated {count} BatchNorm layers over {config.bn_recalibrate} batches"
             if val_samples:
-                metrics = validate(model, config.arch, val_samples, resolution, device)
+                metrics = validate(model, config.arch, val_samples, resolution, device, config.anchor)
                 last["val"] = metrics
                 message += f"; val fPSNR {metrics['fpsnr']:.2f} (composite {metrics['composite_fpsnr']:.2f})"
                 log({"event": "val", "step": final_step, "bn_recalibrated": True, **metrics}, message)
@@ -579,6 +596,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FMM: keep the default init of the output convolution")
     p.add_argument("--loss-region", choices=("full", "blend"), default=d.loss_region,
                    help="loss on the whole predicted image (papers) or on pred*mask + composite*(1-mask)")
+    p.add_argument("--anchor", action="store_true",
+                   help="fit the output's background onto the composite's with one affine colour map before the "
+                        "loss (for PHNet, whose instance-normalised input loses the global colour level); the "
+                        "checkpoint records it and the pipeline does the same at inference")
+    p.add_argument("--init", default=None, help="start from these weights (safetensors/.pth), fresh optimiser")
     p.add_argument("--val-every", type=int, default=d.val_every)
     p.add_argument("--val-limit", type=int, default=d.val_limit)
     p.add_argument("--val-resolution", type=int, default=d.val_resolution, help="default: --size")

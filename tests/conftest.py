@@ -1,12 +1,16 @@
-"""Shared pytest setup: offline Hugging Face Hub, the repository root on ``sys.path`` and small synthetic inputs."""
+"""Shared pytest setup: offline Hugging Face Hub, the repository root on ``sys.path``, small synthetic inputs and the
+demo served on 127.0.0.1 (``app_url``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import struct
 import sys
 import tempfile
 import zlib
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -66,3 +70,40 @@ def png_header_only(width: int, height: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def served_app() -> Iterator[str]:
+    """``app.demo`` launched in this process on 127.0.0.1 (a free port); yields its URL and closes it on exit."""
+    import app
+
+    port = free_port()
+    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.demo.close(verbose=False)
+
+
+@pytest.fixture(scope="module")
+def app_url() -> Iterator[str]:
+    """The URL of ``app.demo`` served on 127.0.0.1 for one test module (``served_app``)."""
+    with served_app() as url:
+        yield url
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the test item (``item.rep_setup``, ``rep_call``, ``rep_teardown``), so that
+    fixtures can tell in their teardown whether the test failed (the browser tests then save a screenshot)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -82,6 +82,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
+def _file(value: str | dict[str, Any]) -> str:
+    """A file returned by gradio_client: a local path, or a file-data dict holding one."""
+    return value if isinstance(value, str) else value["path"]
+
+
 def _editor(background: Path, *layers: Path) -> dict[str, Any]:
     return {"background": handle_file(str(background)), "layers": [handle_file(str(p)) for p in layers],
             "composite": None}
@@ -280,3 +285,58 @@ def test_server_still_serves_after_the_bad_inputs(client: Client, files: dict[st
     outputs = client.predict(_editor(files["portrait"], files["layer"]), handle_file(str(files["background"])),
                              0.5, 0.5, 0.5, False, "local", api_name="/run_portrait")
     assert _rgb(outputs[2]).shape == (60, 80, 3)
+
+
+# ------------------------------------------------------------------------------------ mask tools and placement
+
+
+def test_auto_mask_endpoint_returns_an_editable_person_layer(client: Client) -> None:
+    """The automatic mask of a committed public-domain portrait agrees with its committed mask (made with the same
+    MediaPipe network by an independent conversion) and comes back as the editor's brush layer."""
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    portrait = examples / "matplotlib_grace_hopper.jpg"
+    value = client.predict({"background": handle_file(str(portrait)), "layers": [], "composite": None},
+                           api_name="/auto_mask")
+    layer = np.asarray(Image.open(_file(value["layers"][0])))
+    assert layer.shape[2] == 4 and layer.shape[:2] == _rgb(portrait).shape[:2]
+    reference = np.asarray(Image.open(examples / "matplotlib_grace_hopper_mask.png").convert("L")) > 127
+    found = layer[..., 3] > 127
+    iou = (found & reference).sum() / (found | reference).sum()
+    assert iou > 0.98
+    np.testing.assert_array_equal(_rgb(_file(value["background"])), _rgb(portrait))
+
+
+def test_auto_mask_endpoint_without_a_person(client: Client, files: dict[str, Path]) -> None:
+    with pytest.raises(AppError, match="No person was found"):
+        client.predict(_editor(files["background"]), api_name="/auto_mask")
+
+
+def test_refine_mask_endpoint_snaps_a_rough_mask_to_the_subject(client: Client, files: dict[str, Path],
+                                                               tmp_path: Path) -> None:
+    portrait = np.full((60, 60, 3), (40, 90, 200), np.uint8)
+    portrait[15:45, 20:40] = (235, 200, 160)  # the subject: a light rectangle on blue
+    rough = np.zeros((60, 60, 4), np.uint8)
+    rough[12:48, 17:43] = (255, 45, 111, 255)  # painted 3 px too wide on every side (the band is 4 px here)
+    Image.fromarray(portrait).save(tmp_path / "p.png")
+    Image.fromarray(rough).save(tmp_path / "rough.png")
+    value = client.predict(_editor(tmp_path / "p.png", tmp_path / "rough.png"), api_name="/refine_mask")
+    alpha = np.asarray(Image.open(_file(value["layers"][0])))[..., 3]
+    subject = np.zeros((60, 60), bool)
+    subject[15:45, 20:40] = True
+    assert ((alpha > 127) == subject).mean() > 0.99
+    beyond_band = ~np.pad(np.ones((44, 34), bool), ((8, 8), (13, 13)))
+    assert (alpha[beyond_band] == 0).all()  # farther than the band from the painted edge: untouched
+
+
+def test_refine_mask_endpoint_without_a_mask(client: Client, files: dict[str, Path]) -> None:
+    with pytest.raises(AppError, match="No mask painted"):
+        client.predict(_editor(files["portrait"]), api_name="/refine_mask")
+
+
+def test_clicking_the_background_places_the_subject(files: dict[str, Path]) -> None:
+    import app
+
+    event = gr.SelectData(None, {"index": [20, 45], "value": None, "selected": True})
+    assert app.place_on_click(str(files["background"]), event) == (0.25, 0.75)  # 80x60 background
+    with pytest.raises(gr.Error, match="Upload a background first"):
+        app.place_on_click(None, event)

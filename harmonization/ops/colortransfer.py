@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["fit_local_affine", "apply_local_affine"]
+__all__ = ["fit_local_affine", "apply_local_affine", "fit_global_affine", "apply_global_affine",
+           "anchor_to_background"]
 
 
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -149,3 +150,82 @@ def apply_local_affine(
         y = torch.einsum("bijhw,bjhw->bihw", a, x) + b
         out[:, :, top:bottom] = y.clamp(0.0, 1.0).to(image.dtype)
     return out
+
+
+def fit_global_affine(
+    source: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, *, ridge: float = 1e-2
+) -> torch.Tensor:
+    """Fit one affine colour map ``target ~ A source + b`` per image by weighted ridge least squares.
+
+    The ridge pulls ``A`` towards the identity (not towards zero), so a region with little colour variety gives a
+    near-identity gain with a fitted offset instead of a degenerate map. Differentiable (used in training).
+
+    Args:
+        source: ``(B, 3, h, w)`` float images.
+        target: ``(B, 3, h, w)`` float images.
+        weight: ``(B, 1, h, w)`` in [0, 1]: which pixels count (e.g. the background).
+        ridge: strength of the pull of ``A`` towards the identity, relative to the colour variance.
+
+    Returns:
+        ``(B, 3, 4)`` float32: ``A`` in columns 0-2 (row = output channel), ``b`` in column 3.
+    """
+    if source.shape != target.shape or source.ndim != 4 or source.shape[1] != 3:
+        raise ValueError(f"source and target must both be (B, 3, h, w); got {tuple(source.shape)} and "
+                         f"{tuple(target.shape)}.")
+    if weight.shape != (source.shape[0], 1, *source.shape[-2:]):
+        raise ValueError(f"weight must be (B, 1, h, w) matching the images; got {tuple(weight.shape)}.")
+    x = source.float().flatten(2)  # (B, 3, N)
+    y = target.float().flatten(2)
+    w = weight.float().flatten(2)
+    total = w.sum(dim=-1, keepdim=True).clamp_min(1e-6)  # (B, 1, 1)
+    mean_x = (x * w).sum(-1, keepdim=True) / total  # (B, 3, 1)
+    mean_y = (y * w).sum(-1, keepdim=True) / total
+    xc, yc = x - mean_x, y - mean_y
+    cov_xx = (xc * w) @ xc.transpose(1, 2) / total  # (B, 3, 3)
+    cov_xy = (xc * w) @ yc.transpose(1, 2) / total  # (B, 3in, 3out)
+    eye = torch.eye(3, dtype=x.dtype, device=x.device).expand_as(cov_xx)
+    # (C_xx + r I) A^T = C_xy + r I  ->  A = I when the region has no colour variance.
+    a_t = torch.linalg.solve(cov_xx + ridge * eye, cov_xy + ridge * eye)
+    a = a_t.transpose(1, 2)
+    b = mean_y - a @ mean_x
+    return torch.cat([a, b], dim=-1)
+
+
+def apply_global_affine(image: torch.Tensor, coefficients: torch.Tensor) -> torch.Tensor:
+    """Apply per-image affine colour maps from :func:`fit_global_affine`.
+
+    Args:
+        image: ``(B, 3, H, W)`` float.
+        coefficients: ``(B, 3, 4)``.
+
+    Returns:
+        ``(B, 3, H, W)`` float32, not clamped (the caller decides).
+    """
+    if coefficients.shape != (image.shape[0], 3, 4):
+        raise ValueError(f"coefficients must be (B, 3, 4) with the image's batch; got {tuple(coefficients.shape)}.")
+    a, b = coefficients[..., :3], coefficients[..., 3:]
+    return torch.einsum("bij,bjhw->bihw", a, image.float()) + b[..., None]
+
+
+def anchor_to_background(
+    prediction: torch.Tensor, composite: torch.Tensor, mask: torch.Tensor, *, ridge: float = 1e-2
+) -> torch.Tensor:
+    """Map a whole-image prediction with one affine colour transform so that its background matches the composite's.
+
+    A network whose every input path is instance-normalised (PHNet) cannot see the image's global colour level: its
+    output is nearly the same for ``x`` and ``0.5 x``. The background of the composite is known to be right, so the
+    transform that takes the predicted background onto the real one is fitted (:func:`fit_global_affine` over
+    ``1 - mask``) and applied to the whole prediction; the object then sits at the right level relative to the
+    scene. Differentiable; used in training and in the pipeline for checkpoints trained this way.
+
+    Args:
+        prediction: ``(B, 3, h, w)`` float network output.
+        composite: ``(B, 3, h, w)`` float input of the network, [0, 1].
+        mask: ``(B, 1, h, w)`` in [0, 1], 1 = object (excluded from the fit).
+        ridge: see :func:`fit_global_affine`.
+
+    Returns:
+        ``(B, 3, h, w)`` float32 (not clamped).
+    """
+    coefficients = fit_global_affine(prediction, composite, 1.0 - mask.float(), ridge=ridge)
+    return apply_global_affine(prediction, coefficients)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from PIL import Image
@@ -47,6 +48,7 @@ def compare(
     method: str = "local",
     *,
     progress: Callable[[float, str], None] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> Comparison:
     """Run ``method`` and its counterpart (e.g. ``"global"``) on a composite.
 
@@ -55,6 +57,8 @@ def compare(
         mask: ``(1, 1, H, W)`` in [0, 1].
         method: the method of the last column; the middle column runs ``get_method(method).counterpart``.
         progress: ``progress(fraction, message)`` across both runs.
+        options: method options (e.g. ``{"size": 256}`` for painterly); each column gets the ones its method
+            accepts (see ``Method.options``).
 
     Returns:
         A :class:`Comparison` with full-resolution PIL images.
@@ -74,7 +78,8 @@ def compare(
         if progress is not None:
             progress(start, f"{m.label}...")
         t0 = time.perf_counter()
-        out = harmonize_tensor(composite, mask, which, progress=sub_progress)
+        accepted = {k: v for k, v in (options or {}).items() if k in m.options}
+        out = harmonize_tensor(composite, mask, which, progress=sub_progress, **accepted)
         seconds = time.perf_counter() - t0
         return ColumnResult(tensor_to_pil(out), which, m.label, m.describe_source(), seconds)
 

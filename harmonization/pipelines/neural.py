@@ -32,11 +32,12 @@ from ..checkpoints import (
     ResolvedCheckpoint,
     get_checkpoint_spec,
     list_checkpoints,
+    read_metadata,
     resolve_checkpoint,
 )
 from ..checkpoints import load_state_dict as _load_file
 from ..models import build_from_state_dict
-from ..ops.colortransfer import apply_local_affine, fit_local_affine
+from ..ops.colortransfer import anchor_to_background, apply_local_affine, fit_local_affine
 from ..ops.mask import binarize, check_image, check_mask, dilate
 from .registry import MethodUnavailableError
 
@@ -44,6 +45,9 @@ __all__ = ["NetworkKind", "NETWORKS", "LoadedNetwork", "load_network", "run_netw
            "network_unavailable_reason", "network_source_info", "predict_low_resolution"]
 
 Transfer = Literal["affine", "upsample"]
+ANCHORED_OUTPUT = "background-anchored"
+"""Checkpoint metadata ``output`` value: the network's output is defined up to a global colour transform, fixed by
+matching its background to the composite's (:func:`harmonization.ops.colortransfer.anchor_to_background`)."""
 SIZE_MULTIPLE = 8
 COARSE_GRID = 128  # long side of the grid on which the colour model is fitted
 
@@ -71,11 +75,16 @@ NETWORKS: dict[str, NetworkKind] = {
 
 @dataclass(frozen=True)
 class LoadedNetwork:
-    """An eval-mode network with the resolution it runs at and where its weights came from."""
+    """An eval-mode network with the resolution it runs at and where its weights came from.
+
+    ``anchored``: the checkpoint was trained with background anchoring (metadata ``output: background-anchored``),
+    so the pipeline anchors its output the same way; published checkpoints are used as they are.
+    """
 
     model: nn.Module
     resolution: int
     description: str
+    anchored: bool = False
 
 
 def _preferred_device() -> torch.device:
@@ -111,7 +120,8 @@ def default_checkpoint(arch: str) -> ResolvedCheckpoint:
 def _load_cached(arch: str, path: str, resolution: int, description: str, device: str) -> LoadedNetwork:
     state_dict = _load_file(path)
     model = build_from_state_dict(arch, state_dict, what=Path(path).name)
-    return LoadedNetwork(model.to(device), resolution, description)
+    anchored = read_metadata(path).get("output") == ANCHORED_OUTPUT
+    return LoadedNetwork(model.to(device), resolution, description, anchored)
 
 
 def load_network(arch: str, checkpoint: str | os.PathLike[str] | None = None,
@@ -234,6 +244,8 @@ def run_network(
     if resolution is not None and resolution < SIZE_MULTIPLE:
         raise ValueError(f"resolution must be at least {SIZE_MULTIPLE} px; got {resolution}.")
     low, mask_low, prediction = predict_low_resolution(loaded.model, composite, mask, resolution or loaded.resolution)
+    if loaded.anchored:
+        prediction = anchor_to_background(prediction, low, mask_low).clamp(0.0, 1.0)
     height, width = composite.shape[-2:]
     if transfer == "upsample" or (height, width) == tuple(low.shape[-2:]):
         if (height, width) == tuple(low.shape[-2:]):
