@@ -45,7 +45,7 @@ from .data.splits import load_split, split_names, write_split
 from .data.synthetic import PairConfig
 from .data.training import ReaderPairDataset, SyntheticPairDataset, collate
 from .losses import batch_psnr, mse_loss, phnet_loss
-from .ops.colortransfer import anchor_to_background
+from .ops.colortransfer import anchor_to_background, transfer_global_affine
 from .pipelines.neural import ANCHORED_OUTPUT
 
 __all__ = ["TrainConfig", "build_model", "build_optimizer", "save_checkpoint", "load_checkpoint", "export_fp16",
@@ -81,6 +81,8 @@ class TrainConfig:
     zero_init_head: bool = True
     loss_region: str = "full"
     anchor: bool = False
+    transfer: str = "affine"
+    scene_color: float = 0.0
     init: str | None = None
     val_every: int = 100
     val_limit: int = 0
@@ -164,11 +166,13 @@ def lr_at(step: int, config: TrainConfig) -> float:
 
 
 def _metadata(model: nn.Module, arch: str, model_config: str, step: int, resolution: int,
-              anchored: bool = False) -> dict[str, str]:
+              anchored: bool = False, transfer: str = "affine") -> dict[str, str]:
     meta = {"arch": arch, "config": model_config, "step": str(step), "resolution": str(resolution),
             "format": f"{arch}-safetensors"}
     if anchored:
         meta["output"] = ANCHORED_OUTPUT
+    if transfer != "affine":
+        meta["transfer"] = transfer
     return meta
 
 
@@ -193,7 +197,7 @@ def save_checkpoint(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = _metadata(model, config.arch, config.model_config, step, config.size, config.anchor)
+    meta = _metadata(model, config.arch, config.model_config, step, config.size, config.anchor, config.transfer)
     weights, state = out / "last.safetensors", out / "last_state.pt"
     save_file(tensors, str(weights.with_suffix(".tmp")), metadata=meta)
     os.replace(weights.with_suffix(".tmp"), weights)
@@ -293,7 +297,8 @@ def build_datasets(config: TrainConfig, split_out: str | None = None, rank: int 
         write_split(split_out, heldout)
     pair_config = PairConfig(transfer_p=config.transfer_p)
     train_set = SyntheticPairDataset(config.photos, config.masks, train_names, size=config.size, seed=config.seed,
-                                     config=pair_config, crop_scale=(config.crop_min, 1.0))
+                                     config=pair_config, crop_scale=(config.crop_min, 1.0),
+                                     scene_color=config.scene_color)
     val_folder = PhotoMaskFolder(config.photos, config.masks, names=heldout, seed=0)
     val = list(val_folder)
     if config.val_limit:
@@ -361,10 +366,12 @@ def recalibrate_batchnorm(model: nn.Module, dataset: Dataset, steps: int, batch:
 # ---------------------------------------------------------------------------------------------------------------
 @torch.no_grad()
 def validate(model: nn.Module, arch: str, samples: Sequence[HarmonizationSample], resolution: int,
-             device: torch.device | str = "cpu", anchored: bool = False) -> dict[str, float]:
+             device: torch.device | str = "cpu", anchored: bool = False, transfer: str = "affine"
+             ) -> dict[str, float]:
     """Mean idih metrics of ``model`` run through the photo pipeline at ``resolution`` (as the app runs it).
 
-    ``anchored``: anchor the output to the background as the pipeline does for checkpoints trained with ``--anchor``.
+    ``anchored``/``transfer``: interpret the output as the pipeline does for checkpoints trained with ``--anchor`` /
+    ``--transfer``.
 
     Returns:
         ``{"fpsnr", "psnr", "fmse", "mse", "composite_fpsnr", "images"}`` (means over samples).
@@ -375,7 +382,7 @@ def validate(model: nn.Module, arch: str, samples: Sequence[HarmonizationSample]
 
     was_training = model.training
     model.eval()
-    network = LoadedNetwork(model, resolution, "in training", anchored)
+    network = LoadedNetwork(model, resolution, "in training", anchored, transfer)
     totals: dict[str, float] = {"fpsnr": 0.0, "psnr": 0.0, "fmse": 0.0, "mse": 0.0, "composite_fpsnr": 0.0}
     try:
         for sample in samples:
@@ -427,6 +434,8 @@ def train(config: TrainConfig, *, resume: bool = False, split_out: str | None = 
         raise ValueError(f"Unknown --arch {config.arch!r}; use one of {ARCHES}.")
     if config.loss_region not in ("full", "blend"):
         raise ValueError(f"loss_region must be 'full' or 'blend'; got {config.loss_region!r}.")
+    if config.transfer not in ("affine", "global"):
+        raise ValueError(f"transfer must be 'affine' or 'global'; got {config.transfer!r}.")
     rank, world, local = _distributed()
     use_cuda = torch.cuda.is_available()
     device = torch.device(f"cuda:{local}" if use_cuda else "cpu")
@@ -493,6 +502,8 @@ def train(config: TrainConfig, *, resume: bool = False, split_out: str | None = 
         pred = pred.float()
         if config.anchor:  # the output is defined up to a global colour map: fit it on the background
             pred = anchor_to_background(pred, comp, mask)
+        if config.transfer == "global":  # train through the pipeline's way back: one colour map of the object
+            pred = transfer_global_affine(comp, pred, mask)
         if config.loss_region == "blend":  # only the object counts, as in the pipeline (pred * m + comp * (1 - m))
             pred = pred * mask + comp * (1 - mask)
         loss, parts = loss_fn(pred, target, mask)
@@ -531,7 +542,7 @@ def train(config: TrainConfig, *, resume: bool = False, split_out: str | None = 
         if rank == 0 and (done % config.save_every == 0 or final):
             save_checkpoint(out, model, optimizer, done, config, extra={"epoch": epoch})
         if rank == 0 and val_samples and config.val_every and (done % config.val_every == 0 or final):
-            metrics = validate(model, config.arch, val_samples, resolution, device, config.anchor)
+            metrics = validate(model, config.arch, val_samples, resolution, device, config.anchor, config.transfer)
             last["val"] = metrics
             log({"event": "val", "step": done, **metrics},
                 f"val step {done}: fPSNR {metrics['fpsnr']:.2f} (composite {metrics['composite_fpsnr']:.2f}) "
@@ -550,7 +561,7 @@ def train(config: TrainConfig, *, resume: bool = False, split_out: str | None = 
             save_checkpoint(out, model, optimizer, final_step, config, extra={"bn_recalibrated": config.bn_recalibrate})
             message = f"recalibrated {count} BatchNorm layers over {config.bn_recalibrate} batches"
             if val_samples:
-                metrics = validate(model, config.arch, val_samples, resolution, device, config.anchor)
+                metrics = validate(model, config.arch, val_samples, resolution, device, config.anchor, config.transfer)
                 last["val"] = metrics
                 message += f"; val fPSNR {metrics['fpsnr']:.2f} (composite {metrics['composite_fpsnr']:.2f})"
                 log({"event": "val", "step": final_step, "bn_recalibrated": True, **metrics}, message)
@@ -600,6 +611,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fit the output's background onto the composite's with one affine colour map before the "
                         "loss (for PHNet, whose instance-normalised input loses the global colour level); the "
                         "checkpoint records it and the pipeline does the same at inference")
+    p.add_argument("--transfer", choices=("affine", "global"), default=d.transfer,
+                   help="'global': train through the pipeline's one-colour-map way back (composite -> prediction "
+                        "over the object), recorded in the checkpoint so the pipeline uses it")
+    p.add_argument("--scene-color", type=float, default=d.scene_color,
+                   help="random exposure/colour-cast change of the whole training photo before compositing "
+                        "(e.g. 0.3), against memorising a small photo set's colours")
     p.add_argument("--init", default=None, help="start from these weights (safetensors/.pth), fresh optimiser")
     p.add_argument("--val-every", type=int, default=d.val_every)
     p.add_argument("--val-limit", type=int, default=d.val_limit)

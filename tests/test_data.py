@@ -200,3 +200,16 @@ def test_ffhqh_reader(tmp_path: Path) -> None:
     assert len(FFHQH(root)) == 3
     with pytest.raises(FileNotFoundError, match="alpha"):
         FFHQH(root, real_dir="missing")
+
+
+def test_random_scene_color_is_a_seeded_bounded_gain() -> None:
+    from harmonization.data.augment import random_scene_color
+
+    image = torch.full((1, 3, 4, 4), 0.5)
+    assert torch.equal(random_scene_color(image, torch.Generator().manual_seed(0), 0.0), image)
+    a = random_scene_color(image, torch.Generator().manual_seed(1), 0.3)
+    b = random_scene_color(image, torch.Generator().manual_seed(1), 0.3)
+    assert torch.equal(a, b) and not torch.equal(a, image)
+    gains = a[0, :, 0, 0] / 0.5  # overall gain in [0.7, 1.3] times channel gains in [0.85, 1.15]
+    assert ((gains >= 0.7 * 0.85 - 1e-6) & (gains <= 1.3 * 1.15 + 1e-6)).all()
+    assert torch.equal(a, a[..., :1, :1].expand_as(a))  # one gain per channel for the whole image

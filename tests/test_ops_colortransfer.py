@@ -140,3 +140,36 @@ def test_pipeline_anchors_networks_that_were_trained_anchored() -> None:
     # the default ridge (0.01) pulls the fitted gain slightly towards 1, so the match is close, not exact
     assert (anchored - composite).abs().mean() < 0.2 * (plain - composite).abs().mean()
     assert (anchored - composite).abs().max() < 0.05
+
+
+def test_global_transfer_recolours_the_full_resolution_image_with_the_low_resolution_map() -> None:
+    from harmonization.ops.colortransfer import transfer_global_affine
+    from harmonization.pipelines.neural import LoadedNetwork, run_network
+
+    torch.manual_seed(4)
+    full = F.interpolate(torch.rand(1, 3, 8, 12), size=(64, 96), mode="bilinear", align_corners=False)  # smooth
+    low = F.interpolate(full, size=(16, 24), mode="area")
+    mask = torch.zeros(1, 1, 16, 24)
+    mask[..., 4:12, 6:18] = 1
+    a = torch.tensor([[0.9, 0.05, 0.0], [0.0, 0.8, 0.1], [0.05, 0.0, 0.7]])
+    b = torch.tensor([0.05, 0.1, -0.02]).view(1, 3, 1, 1)
+    prediction = torch.einsum("ij,bjhw->bihw", a, low) + b
+    out = transfer_global_affine(low, prediction, mask, full, ridge=1e-8)
+    torch.testing.assert_close(out, torch.einsum("ij,bjhw->bihw", a, full) + b, atol=1e-4, rtol=0)
+
+    class Recolour(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = torch.nn.Parameter(a)
+
+        def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+            return torch.einsum("ij,bjhw->bihw", self.a, x) + b
+
+    big_mask = (F.interpolate(mask, size=(64, 96)) > 0.5).float()
+    result = run_network(full, big_mask, arch="phnet", network=LoadedNetwork(Recolour(), 24, "t", False, "global"))
+    # the pipeline = the op on the working-size composite/prediction/mask, applied to the full-resolution composite
+    low_pipeline = F.interpolate(full, size=(16, 24), mode="bilinear", align_corners=False, antialias=True)
+    mask_pipeline = (F.interpolate(big_mask, size=(16, 24), mode="area") >= 0.5).float()
+    prediction_pipeline = torch.einsum("ij,bjhw->bihw", a, low_pipeline) + b
+    expected = transfer_global_affine(low_pipeline, prediction_pipeline, mask_pipeline, full).clamp(0, 1)
+    torch.testing.assert_close(result, expected, atol=1e-5, rtol=0)

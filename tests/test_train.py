@@ -237,8 +237,8 @@ def test_ddp_gloo_two_processes(tmp_path: Path) -> None:
 
 
 def test_anchored_training_records_it_and_the_pipeline_anchors(tmp_path: Path) -> None:
-    """``--anchor`` with ``--init``: the run starts from the given weights, its checkpoint says
-    ``output: background-anchored``, and loading the export makes the pipeline anchor the output."""
+    """``--anchor --transfer global`` with ``--init``: the run starts from the given weights, its checkpoint says
+    ``output: background-anchored`` and ``transfer: global``, and loading the export makes the pipeline do both."""
     from safetensors import safe_open
 
     from harmonization.pipelines.neural import load_network
@@ -246,10 +246,13 @@ def test_anchored_training_records_it_and_the_pipeline_anchors(tmp_path: Path) -
     init = tmp_path / "init.safetensors"
     torch.manual_seed(3)
     export_fp16(build_model("phnet", "tiny"), init)
-    config = _fake_run_config(tmp_path, steps=1, anchor=True, init=str(init), val_every=1)
+    config = _fake_run_config(tmp_path, steps=1, anchor=True, transfer="global", init=str(init), val_every=1)
     summary = train(config, export=str(tmp_path / "anchored16.safetensors"))
     assert summary["step"] == 1 and math.isfinite(summary["last"]["val"]["fpsnr"])
     with safe_open(str(tmp_path / "anchored16.safetensors"), framework="pt") as handle:
         assert handle.metadata()["output"] == "background-anchored"
-    assert load_network("phnet", tmp_path / "anchored16.safetensors", "cpu").anchored
-    assert not load_network("phnet", init, "cpu").anchored
+        assert handle.metadata()["transfer"] == "global"
+    loaded = load_network("phnet", tmp_path / "anchored16.safetensors", "cpu")
+    assert loaded.anchored and loaded.transfer == "global"
+    plain = load_network("phnet", init, "cpu")
+    assert not plain.anchored and plain.transfer == "affine"

@@ -142,3 +142,23 @@ def resize_long_side(tensor: torch.Tensor, long_side: int) -> torch.Tensor:
         return tensor
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
     return F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0.0, 1.0)
+
+
+def random_scene_color(image: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
+    """Change a whole photo's exposure and colour cast at random (a new, equally plausible 'real' image).
+
+    Used before a composite is made from the photo, so that a network trained on few photos cannot memorise each
+    photo's colours and must relate the object to its scene. ``x' = clamp(g * c_k * x)``: overall gain ``g`` in
+    ``[1 - strength, 1 + strength]``, per-channel gains ``c_k`` in ``[1 - strength / 2, 1 + strength / 2]``.
+
+    Args:
+        image: ``(B, 3, H, W)`` float in [0, 1].
+        generator: seeded generator (the draws are per call, shared by the batch).
+        strength: 0 returns the image unchanged.
+    """
+    if strength <= 0:
+        return image
+    gain = uniform(generator, 1.0 - strength, 1.0 + strength)
+    channels = torch.tensor([uniform(generator, 1.0 - strength / 2, 1.0 + strength / 2) for _ in range(3)],
+                            dtype=image.dtype, device=image.device)
+    return (image * (gain * channels).view(1, 3, 1, 1)).clamp(0.0, 1.0)

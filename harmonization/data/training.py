@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..image_io import load_image, load_mask
-from .augment import random_crop_resize, random_hflip, resize_long_side
+from .augment import random_crop_resize, random_hflip, random_scene_color, resize_long_side
 from .folders import IMAGE_SUFFIXES
 from .readers import PairReader
 from .synthetic import FFHQH_PAIRS, PairConfig, make_composite, object_lab_stats
@@ -58,6 +58,8 @@ class SyntheticPairDataset(Dataset):
         min_fraction: skip photos whose mask covers less than this.
         preload_long_side: long side of the in-memory copies (default ``3 * size``).
         crop_scale: range of the crop area as a fraction of the photo.
+        scene_color: strength of :func:`~harmonization.data.augment.random_scene_color` applied to the whole
+            photo before the composite is made (0 = off).
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class SyntheticPairDataset(Dataset):
         min_fraction: float = 0.01,
         preload_long_side: int | None = None,
         crop_scale: tuple[float, float] = (0.25, 1.0),
+        scene_color: float = 0.0,
     ) -> None:
         if size < 8 or size % 8:
             raise ValueError(f"size must be a positive multiple of 8; got {size}.")
@@ -81,6 +84,7 @@ class SyntheticPairDataset(Dataset):
         found = {p.stem: p for p in sorted(photos.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
         wanted = list(names) if names is not None else sorted(found)
         self.size, self.seed, self.config, self.crop_scale = size, seed, config, crop_scale
+        self.scene_color = scene_color
         self.epoch = 0
         long_side = preload_long_side or 3 * size
         self.names: list[str] = []
@@ -119,6 +123,8 @@ class SyntheticPairDataset(Dataset):
         image, mask = random_crop_resize((self.images[index], self.masks[index]), self.size, generator,
                                          scale=self.crop_scale, mask_index=1)
         image, mask = random_hflip((image, mask), generator)
+        if self.scene_color > 0:
+            image = random_scene_color(image, generator, self.scene_color)
         image, mask = quantize8(image), (mask >= 0.5).float()
         others = [r for i, r in enumerate(self.references) if i != index]
         composite = make_composite(image, mask, generator, self.config, others)

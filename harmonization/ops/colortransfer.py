@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["fit_local_affine", "apply_local_affine", "fit_global_affine", "apply_global_affine",
-           "anchor_to_background"]
+           "anchor_to_background", "transfer_global_affine"]
 
 
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -229,3 +229,27 @@ def anchor_to_background(
     """
     coefficients = fit_global_affine(prediction, composite, 1.0 - mask.float(), ridge=ridge)
     return apply_global_affine(prediction, coefficients)
+
+
+def transfer_global_affine(
+    source: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor, image: torch.Tensor | None = None,
+    *, ridge: float = 1e-2
+) -> torch.Tensor:
+    """Carry a prediction's colour change over the object as ONE affine colour map of the input.
+
+    The map ``prediction ~ A source + b`` is fitted over ``mask`` (:func:`fit_global_affine`) and applied to
+    ``image`` (default ``source``), e.g. the full-resolution composite: the object keeps all its detail and takes
+    the prediction's colour statistics. Differentiable.
+
+    Args:
+        source: ``(B, 3, h, w)`` the network's input (composite) at the working size.
+        prediction: ``(B, 3, h, w)`` the network's output.
+        mask: ``(B, 1, h, w)`` in [0, 1], the object.
+        image: ``(B, 3, H, W)`` the image to recolour (any size); default ``source``.
+        ridge: see :func:`fit_global_affine`.
+
+    Returns:
+        ``(B, 3, H, W)`` float32 (not clamped).
+    """
+    coefficients = fit_global_affine(source, prediction, mask.float(), ridge=ridge)
+    return apply_global_affine(source if image is None else image, coefficients)

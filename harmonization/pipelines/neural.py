@@ -5,11 +5,13 @@ here: checkpoint choice, resolution (the long side goes to the checkpoint's trai
 kept and the short side is padded by reflection to a multiple of 8, never squashed), the binarised mask for the
 network, and the way back to full resolution.
 
-Back to full resolution, two ways (``transfer=``):
+Back to full resolution, three ways (``transfer=``; default: what the checkpoint's metadata says, else ``"affine"``):
 
 - ``"affine"`` (default): a smooth local affine colour model ``y = A(p) x + b(p)`` is fitted between the
   low-resolution composite and the network's prediction over the object, and applied to the full-resolution
   composite (:mod:`harmonization.ops.colortransfer`); the object keeps its full-resolution detail.
+- ``"global"``: one affine colour map of the object (composite -> prediction, fitted over the object) applied to the
+  full-resolution composite; for checkpoints trained through that map (metadata ``transfer: global``).
 - ``"upsample"``: the prediction itself is upsampled bilinearly (what the original code did, minus the squashing);
   kept for comparison.
 """
@@ -37,14 +39,20 @@ from ..checkpoints import (
 )
 from ..checkpoints import load_state_dict as _load_file
 from ..models import build_from_state_dict
-from ..ops.colortransfer import anchor_to_background, apply_local_affine, fit_local_affine
+from ..ops.colortransfer import (
+    anchor_to_background,
+    apply_local_affine,
+    fit_local_affine,
+    transfer_global_affine,
+)
 from ..ops.mask import binarize, check_image, check_mask, dilate
 from .registry import MethodUnavailableError
 
 __all__ = ["NetworkKind", "NETWORKS", "LoadedNetwork", "load_network", "run_network", "default_checkpoint",
            "network_unavailable_reason", "network_source_info", "predict_low_resolution"]
 
-Transfer = Literal["affine", "upsample"]
+Transfer = Literal["affine", "global", "upsample"]
+TRANSFERS = ("affine", "global", "upsample")
 ANCHORED_OUTPUT = "background-anchored"
 """Checkpoint metadata ``output`` value: the network's output is defined up to a global colour transform, fixed by
 matching its background to the composite's (:func:`harmonization.ops.colortransfer.anchor_to_background`)."""
@@ -78,13 +86,15 @@ class LoadedNetwork:
     """An eval-mode network with the resolution it runs at and where its weights came from.
 
     ``anchored``: the checkpoint was trained with background anchoring (metadata ``output: background-anchored``),
-    so the pipeline anchors its output the same way; published checkpoints are used as they are.
+    so the pipeline anchors its output the same way; published checkpoints are used as they are. ``transfer``: the
+    default way back to full resolution (metadata ``transfer``, else ``"affine"``).
     """
 
     model: nn.Module
     resolution: int
     description: str
     anchored: bool = False
+    transfer: Transfer = "affine"
 
 
 def _preferred_device() -> torch.device:
@@ -120,8 +130,13 @@ def default_checkpoint(arch: str) -> ResolvedCheckpoint:
 def _load_cached(arch: str, path: str, resolution: int, description: str, device: str) -> LoadedNetwork:
     state_dict = _load_file(path)
     model = build_from_state_dict(arch, state_dict, what=Path(path).name)
-    anchored = read_metadata(path).get("output") == ANCHORED_OUTPUT
-    return LoadedNetwork(model.to(device), resolution, description, anchored)
+    metadata = read_metadata(path)
+    anchored = metadata.get("output") == ANCHORED_OUTPUT
+    transfer = metadata.get("transfer", "affine")
+    if transfer not in TRANSFERS:
+        raise ValueError(f"{Path(path).name}: unknown transfer {transfer!r} in its metadata; expected one of "
+                         f"{', '.join(TRANSFERS)}.")
+    return LoadedNetwork(model.to(device), resolution, description, anchored, transfer)
 
 
 def load_network(arch: str, checkpoint: str | os.PathLike[str] | None = None,
@@ -216,7 +231,7 @@ def run_network(
     *,
     arch: str,
     checkpoint: str | os.PathLike[str] | None = None,
-    transfer: Transfer = "affine",
+    transfer: Transfer | None = None,
     device: str | torch.device | None = None,
     resolution: int | None = None,
     network: LoadedNetwork | None = None,
@@ -228,7 +243,8 @@ def run_network(
         mask: ``(1, 1, H, W)`` binary (the caller binarises and later blends with the soft mask).
         arch: ``"phnet"`` or ``"fmm"``.
         checkpoint: registry name, file path, or ``None`` for the default (see :func:`load_network`).
-        transfer: ``"affine"`` (local colour model, keeps detail) or ``"upsample"`` (bilinear prediction).
+        transfer: ``"affine"`` (local colour model, keeps detail), ``"global"`` (one colour map of the object) or
+            ``"upsample"`` (bilinear prediction); ``None`` = the checkpoint's default.
         device: where the network runs (default CUDA if available).
         resolution: the long side the network runs at (default: the checkpoint's registered training resolution).
         network: an already loaded network (overrides ``checkpoint``/``device``).
@@ -238,15 +254,18 @@ def run_network(
     """
     check_image(composite, "composite")
     check_mask(mask, composite)
-    if transfer not in ("affine", "upsample"):
-        raise ValueError(f"transfer must be 'affine' or 'upsample'; got {transfer!r}.")
+    if transfer is not None and transfer not in TRANSFERS:
+        raise ValueError(f"transfer must be one of {', '.join(map(repr, TRANSFERS))}; got {transfer!r}.")
     loaded = network if network is not None else load_network(arch, checkpoint, device)
+    transfer = transfer or loaded.transfer
     if resolution is not None and resolution < SIZE_MULTIPLE:
         raise ValueError(f"resolution must be at least {SIZE_MULTIPLE} px; got {resolution}.")
     low, mask_low, prediction = predict_low_resolution(loaded.model, composite, mask, resolution or loaded.resolution)
     if loaded.anchored:
         prediction = anchor_to_background(prediction, low, mask_low).clamp(0.0, 1.0)
     height, width = composite.shape[-2:]
+    if transfer == "global":
+        return transfer_global_affine(low, prediction, mask_low, composite).clamp(0.0, 1.0)
     if transfer == "upsample" or (height, width) == tuple(low.shape[-2:]):
         if (height, width) == tuple(low.shape[-2:]):
             return prediction
