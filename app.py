@@ -28,6 +28,7 @@ from harmonization.image_io import (
     load_mask,
     load_rgb8,
     mask_to_editor_layer,
+    pad_editor_layer_file,
 )
 from harmonization.pipelines.comparison import Comparison, compare
 from harmonization.pipelines.registry import MethodUnavailableError
@@ -37,8 +38,13 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 USER_ERRORS = (ValueError, ImageReadError, MethodUnavailableError, FileNotFoundError, CheckpointNotFoundError)
 DEFAULT_METHOD = "local"
 BRUSH_COLOR = "#ff2d6f"
-# Painterly fusion on a CPU takes about a minute at 512 px; "preview" works at 256 px (roughly 4x faster).
-PAINTERLY_QUALITY = {"preview": {"size": 256}, "standard": {"size": 512}}
+# The editors' canvas_size: layers the app sends are padded to it (see mask_to_editor_layer), so the mask tools work
+# on images up to this size; uploads and brush strokes are not limited by it (the canvas follows the upload).
+EDITOR_CANVAS = (4096, 4096)
+# Painterly fusion on a CPU takes one to two minutes at 512 px; "preview" works at 256 px with 60 L-BFGS steps
+# (standard: 512 px, the engine's default steps: 150 local, 100 global).
+PAINTERLY_QUALITY: dict[str, dict[str, Any]] = {"preview": {"size": 256, "steps": 60},
+                                                "standard": {"size": 512, "steps": None}}
 DEFAULT_PAINTERLY_QUALITY = "standard"
 
 
@@ -111,6 +117,8 @@ def _user_errors(fn: Any) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except gr.Error:  # already a message for the page (gr.Error is a ValueError: do not wrap it again)
+            raise
         except USER_ERRORS as exc:
             raise gr.Error(str(exc)) from exc
 
@@ -171,7 +179,7 @@ def _editor_value(image: Any, mask: Any) -> dict[str, Any]:
     rgb8 = load_rgb8(image)
     soft = load_mask(mask, size=(rgb8.shape[1], rgb8.shape[0]))
     color = tuple(int(BRUSH_COLOR[i:i + 2], 16) for i in (1, 3, 5))
-    return {"background": rgb8, "layers": [mask_to_editor_layer(soft, color)], "composite": None}
+    return {"background": rgb8, "layers": [mask_to_editor_layer(soft, color, EDITOR_CANVAS)], "composite": rgb8}
 
 
 @_gpu(30)
@@ -217,6 +225,7 @@ def _editor(label: str, elem_id: str) -> gr.ImageEditor:
         transforms=(),
         format="png",
         height=460,
+        canvas_size=EDITOR_CANVAS,
     )
 
 
@@ -224,19 +233,28 @@ def _examples() -> tuple[list[list[Any]], list[list[Any]]]:
     """Portrait-tab and composite-tab example rows built from files in ``examples/``."""
     portrait_rows, composite_rows = [], []
     e = EXAMPLES_DIR
+    padded_dir = Path(tempfile.gettempdir()) / f"harmonization-example-layers-{EDITOR_CANVAS[0]}x{EDITOR_CANVAS[1]}"
+    padded_dir.mkdir(parents=True, exist_ok=True)
+
+    def layer(stem: str) -> str:
+        """The example's layer padded to the editor canvas (written once per machine)."""
+        out = padded_dir / f"{stem}_layer.png"
+        if not out.exists():
+            pad_editor_layer_file(e / f"{stem}_layer.png", EDITOR_CANVAS, out.with_suffix(".tmp.png"))
+            out.with_suffix(".tmp.png").replace(out)
+        return str(out)
+
     pairs = [
         ("skimage_astronaut", "gcompris_details_vincentvangogh0013", 0.75, 0.5, 0.62),
         ("matplotlib_grace_hopper", "opencv_starry_night", 0.7, 0.3, 0.65),
     ]
     for portrait, background, scale, x, y in pairs:
         if (e / f"{portrait}.jpg").exists() and (e / f"{background}.jpg").exists():
-            editor = {"background": str(e / f"{portrait}.jpg"), "layers": [str(e / f"{portrait}_layer.png")],
-                      "composite": None}
+            editor = {"background": str(e / f"{portrait}.jpg"), "layers": [layer(portrait)], "composite": None}
             portrait_rows.append([editor, str(e / f"{background}.jpg"), scale, x, y, False, DEFAULT_METHOD])
     for stem in ("astronaut_in_cafe",):
         if (e / f"{stem}.png").exists():
-            editor = {"background": str(e / f"{stem}.png"), "layers": [str(e / f"{stem}_layer.png")],
-                      "composite": None}
+            editor = {"background": str(e / f"{stem}.png"), "layers": [layer(stem)], "composite": None}
             composite_rows.append([editor, DEFAULT_METHOD])
     return portrait_rows, composite_rows
 
@@ -310,12 +328,10 @@ def build_demo() -> gr.Blocks:
                       concurrency_id="harmonize", preprocess=False)
         run_btn2.click(run_composite, [comp_editor, method2, quality2], outputs, api_name="run_composite",
                        concurrency_id="harmonize", preprocess=False)
-        auto_btn.click(auto_subject_mask, fg_editor, fg_editor, api_name="auto_mask", preprocess=False,
-                       concurrency_id="masks")
-        refine_btn.click(refine_subject_mask, fg_editor, fg_editor, api_name="refine_mask", preprocess=False,
-                         concurrency_id="masks")
-        refine_btn2.click(refine_subject_mask, comp_editor, comp_editor, api_name=False, preprocess=False,
-                          concurrency_id="masks")
+        for button, editor, fn in ((auto_btn, fg_editor, auto_subject_mask),
+                                   (refine_btn, fg_editor, refine_subject_mask),
+                                   (refine_btn2, comp_editor, refine_subject_mask)):
+            button.click(fn, editor, editor, api_name=False, preprocess=False, concurrency_id="masks")
         bg_image.select(place_on_click, bg_image, [pos_x, pos_y], api_name=False, preprocess=False)
 
         portrait_rows, composite_rows = _examples()
@@ -333,8 +349,16 @@ def build_demo() -> gr.Blocks:
             api_method = gr.Textbox(value=DEFAULT_METHOD, label="method")
             api_result = gr.Image(type="pil", format="png", label="harmonized")
             api_btn = gr.Button("harmonize")
+            api_editor = _editor("editor value", "api_editor")
+            api_auto_btn = gr.Button("auto mask")
+            api_refine_btn = gr.Button("refine mask")
         api_btn.click(api_harmonize, [api_composite, api_mask, api_method], api_result, api_name="harmonize",
                       concurrency_id="harmonize", preprocess=False)
+        # (editor value) -> editor value with the mask as its brush layer
+        api_auto_btn.click(auto_subject_mask, api_editor, api_editor, api_name="auto_mask", preprocess=False,
+                           concurrency_id="masks")
+        api_refine_btn.click(refine_subject_mask, api_editor, api_editor, api_name="refine_mask", preprocess=False,
+                             concurrency_id="masks")
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo
 

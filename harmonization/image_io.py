@@ -34,6 +34,7 @@ __all__ = [
     "mask_tensor_to_pil",
     "editor_to_image_and_mask",
     "mask_to_editor_layer",
+    "pad_editor_layer_file",
     "image_size",
     "resize_rgb8",
     "resize_mask8",
@@ -288,18 +289,53 @@ def resize_mask8(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(mask).resize(size, Image.NEAREST))
 
 
-def mask_to_editor_layer(mask: torch.Tensor, color: tuple[int, int, int] = (255, 45, 111)) -> np.ndarray:
-    """A mask as an ImageEditor brush layer: ``(H, W, 4)`` uint8, the brush colour with the mask as alpha.
+def mask_to_editor_layer(mask: torch.Tensor, color: tuple[int, int, int] = (255, 45, 111),
+                         canvas: tuple[int, int] | None = None) -> np.ndarray:
+    """A mask as an ImageEditor brush layer: the brush colour with the mask as alpha.
+
+    Gradio's ``ImageEditor`` draws a layer sent by the app centred on a frame of its ``canvas_size`` whose top-left
+    corner is the image's; a layer of exactly ``canvas`` size with the mask in its top-left corner is therefore
+    shown aligned with the image. :func:`editor_to_image_and_mask` crops such layers back to the image.
 
     Args:
         mask: ``(1, 1, H, W)`` float in [0, 1].
         color: RGB of the painted strokes (the editor's brush colour).
+        canvas: ``(width, height)`` of the editor's ``canvas_size`` (>= the mask's size), or ``None`` for a layer
+            of the mask's own size.
+
+    Returns:
+        ``(H, W, 4)`` uint8, or ``(canvas_height, canvas_width, 4)`` with the mask in the top-left corner.
+
+    Raises:
+        ValueError: the mask is larger than ``canvas``.
     """
     alpha = np.asarray(mask_tensor_to_pil(mask))
-    layer = np.empty((*alpha.shape, 4), dtype=np.uint8)
-    layer[..., :3] = np.asarray(color, dtype=np.uint8)
-    layer[..., 3] = alpha
+    height, width = alpha.shape
+    canvas_width, canvas_height = canvas or (width, height)
+    if width > canvas_width or height > canvas_height:
+        raise ValueError(f"The image is {width}x{height} px; the editor's canvas holds at most "
+                         f"{canvas_width}x{canvas_height} px. Downscale the image first.")
+    layer = np.zeros((canvas_height, canvas_width, 4), dtype=np.uint8)
+    layer[:height, :width, :3] = np.asarray(color, dtype=np.uint8)
+    layer[:height, :width, 3] = alpha
     return layer
+
+
+def pad_editor_layer_file(layer: str | os.PathLike[str], canvas: tuple[int, int], out: str | os.PathLike[str]) -> Path:
+    """Write a copy of an RGBA layer PNG padded (transparent) to ``canvas=(width, height)``, content at the top-left.
+
+    For layers given to Gradio's editor with a value (e.g. example rows); see :func:`mask_to_editor_layer`.
+    """
+    with _open(layer) as image:
+        rgba = np.asarray(image.convert("RGBA"))
+    height, width = rgba.shape[:2]
+    if width > canvas[0] or height > canvas[1]:
+        raise ValueError(f"The layer is {width}x{height} px, larger than the editor canvas {canvas[0]}x{canvas[1]}.")
+    padded = np.zeros((canvas[1], canvas[0], 4), dtype=np.uint8)
+    padded[:height, :width] = rgba
+    out = Path(out)
+    Image.fromarray(padded, mode="RGBA").save(out, format="PNG", optimize=False, compress_level=6)
+    return out
 
 
 def image_size(source: ImageInput) -> tuple[int, int]:
@@ -360,8 +396,13 @@ def editor_to_image_and_mask(value: Mapping[str, Any] | None) -> tuple[np.ndarra
         else:
             alpha = layer
         alpha = alpha.astype(np.uint8)
-        if alpha.shape != rgb8.shape[:2]:
-            alpha = resize_mask8(alpha, (rgb8.shape[1], rgb8.shape[0]))
+        height, width = rgb8.shape[:2]
+        if alpha.shape[0] >= height and alpha.shape[1] >= width:
+            # Gradio's editor keeps layers set by the app at its canvas size, aligned at the top-left corner
+            # (see :func:`mask_to_editor_layer`); the image is the top-left part of it.
+            alpha = alpha[:height, :width]
+        else:
+            alpha = resize_mask8(alpha, (width, height))
         mask8 = alpha if mask8 is None else np.maximum(mask8, alpha)
     if mask8 is not None and not mask8.any():
         mask8 = None

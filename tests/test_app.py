@@ -82,6 +82,12 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
+def app_canvas() -> tuple[int, int]:
+    import app
+
+    return app.EDITOR_CANVAS
+
+
 def _file(value: str | dict[str, Any]) -> str:
     """A file returned by gradio_client: a local path, or a file-data dict holding one."""
     return value if isinstance(value, str) else value["path"]
@@ -298,7 +304,11 @@ def test_auto_mask_endpoint_returns_an_editable_person_layer(client: Client) -> 
     value = client.predict({"background": handle_file(str(portrait)), "layers": [], "composite": None},
                            api_name="/auto_mask")
     layer = np.asarray(Image.open(_file(value["layers"][0])))
-    assert layer.shape[2] == 4 and layer.shape[:2] == _rgb(portrait).shape[:2]
+    height, width = _rgb(portrait).shape[:2]
+    # padded to the editor's canvas (so that the editor shows it aligned), the mask in the top-left corner
+    assert layer.shape == (app_canvas()[1], app_canvas()[0], 4)
+    assert not layer[height:, :, 3].any() and not layer[:, width:, 3].any()
+    layer = layer[:height, :width]
     reference = np.asarray(Image.open(examples / "matplotlib_grace_hopper_mask.png").convert("L")) > 127
     found = layer[..., 3] > 127
     iou = (found & reference).sum() / (found | reference).sum()
@@ -320,7 +330,7 @@ def test_refine_mask_endpoint_snaps_a_rough_mask_to_the_subject(client: Client, 
     Image.fromarray(portrait).save(tmp_path / "p.png")
     Image.fromarray(rough).save(tmp_path / "rough.png")
     value = client.predict(_editor(tmp_path / "p.png", tmp_path / "rough.png"), api_name="/refine_mask")
-    alpha = np.asarray(Image.open(_file(value["layers"][0])))[..., 3]
+    alpha = np.asarray(Image.open(_file(value["layers"][0])))[:60, :60, 3]
     subject = np.zeros((60, 60), bool)
     subject[15:45, 20:40] = True
     assert ((alpha > 127) == subject).mean() > 0.99

@@ -36,7 +36,8 @@ PORTRAIT = EXAMPLES / "skimage_astronaut.jpg"  # 512x512, Eileen Collins (public
 PAINTING = EXAMPLES / "gcompris_details_vincentvangogh0013.jpg"  # 439x500, van Gogh (public domain)
 RESULTS = ("naive", "global", "local")
 RUN_TIMEOUT_MS = 120_000  # naive + global + local on a busy 2-core CPU takes a few seconds; be generous
-PAINTERLY_TIMEOUT_MS = 300_000  # painterly at "preview" quality: about a minute on a busy 2-core CPU
+PAINTERLY_TIMEOUT_MS = 300_000  # painterly at "preview" quality: about two minutes on a busy 2-core CPU
+UI_TIMEOUT_MS = 30_000  # uploads, clicks and toasts; the editor (PixiJS on software WebGL) can be slow to draw
 
 
 def _artifacts_dir() -> Path:
@@ -69,9 +70,11 @@ def browser() -> Iterator[Browser]:
         _browser_missing("the playwright package is missing", "`pip install -r requirements-dev.txt`")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        expect.set_options(timeout=UI_TIMEOUT_MS)
         try:
             yield chromium
         finally:
+            expect.set_options(timeout=5_000)  # Playwright's default
             chromium.close()
 
 
@@ -79,7 +82,7 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser, app_url: str, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh page (own context, so no state is shared between scenarios) with the demo loaded."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(30_000)
+    context.set_default_timeout(UI_TIMEOUT_MS)
     page = context.new_page()
     page.goto(app_url)
     expect(page.locator("#run_btn")).to_be_visible()
@@ -98,6 +101,8 @@ def page(browser: Browser, app_url: str, request: pytest.FixtureRequest) -> Iter
 def _upload_portrait(page: Page, path: Path) -> None:
     """Upload into the portrait ImageEditor and wait until the editor shows it (ready to paint)."""
     editor = page.locator("#fg_editor")
+    # The editor drops an upload made before its canvas is set up; its layer menu appears once it is.
+    expect(editor.get_by_role("button", name="Show Layers")).to_be_visible()
     editor.locator("input[type=file]").set_input_files(str(path))
     # Loaded: the "Upload an image" placeholder is gone and the upload is in the undo history.
     expect(editor.locator(".empty")).to_have_count(0)
@@ -115,13 +120,14 @@ def _paint_over_subject(page: Page) -> None:
     assert box is not None and box["width"] > 200 and box["height"] > 200, box
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2  # the image is centred in the canvas
     half_w, half_h = 0.1 * box["width"], 0.2 * box["height"]
+    # Few mouse events: each one while drawing costs about half a second (software WebGL). The brush joins them.
     page.mouse.move(cx - half_w, cy - half_h)
     page.mouse.down()
-    rows = 8
-    for i in range(rows + 1):
-        y = cy - half_h + 2 * half_h * i / rows
-        page.mouse.move(cx - half_w, y, steps=3)
-        page.mouse.move(cx + half_w, y, steps=6)
+    rows = 5
+    for i in range(rows):
+        y = cy - half_h + 2 * half_h * i / (rows - 1)
+        page.mouse.move(cx - half_w, y)
+        page.mouse.move(cx + half_w, y, steps=2)
     page.mouse.up()
 
 
@@ -232,3 +238,32 @@ def test_run_without_painted_mask_shows_error(page: Page) -> None:
     for name in RESULTS:
         expect(page.locator(f"#result_{name} img")).to_have_count(0)
     _screenshot(page, "no_mask_error")
+
+
+def test_auto_mask_and_click_to_place(page: Page) -> None:
+    """Auto subject mask instead of painting, then a click on the background places the subject there."""
+    portrait = EXAMPLES / "matplotlib_grace_hopper.jpg"
+    _upload_portrait(page, portrait)
+    page.locator("#auto_mask_btn").click()
+    tracker = page.locator("#fg_editor [data-testid=status-tracker]")
+    page.wait_for_timeout(300)
+    expect(tracker.locator(".progress-text, .eta-bar")).to_have_count(0, timeout=RUN_TIMEOUT_MS)
+
+    _upload_background(page, PAINTING)
+    img = page.locator("#bg_image img")
+    box = img.bounding_box()
+    assert box is not None
+    img.click(position={"x": 0.3 * box["width"], "y": 0.7 * box["height"]})
+    expect(page.locator("#pos_x input[type=number]")).to_have_value(re.compile(r"^0\.(29|3|30|31)\d*$"))
+    expect(page.locator("#pos_y input[type=number]")).to_have_value(re.compile(r"^0\.(69|7|70|71)\d*$"))
+
+    page.locator("#run_btn").click()
+    _wait_for_results(page, RUN_TIMEOUT_MS)
+    naive = _result_image(page, "naive")
+    background = np.asarray(Image.open(PAINTING).convert("RGB"))
+    changed = np.abs(naive.astype(int) - background.astype(int)).max(axis=2) > 8
+    rows, cols = np.nonzero(changed)
+    # the whole person (not a brush stroke) is pasted, centred near the click (x 0.3, y 0.7 of the painting)
+    assert changed.mean() > 0.15, f"only {changed.mean():.1%} of the painting changed"
+    assert abs(cols.mean() / naive.shape[1] - 0.3) < 0.08 and abs(rows.mean() / naive.shape[0] - 0.7) < 0.15
+    _screenshot(page, "auto_mask_click_to_place")

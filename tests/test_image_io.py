@@ -469,3 +469,33 @@ def test_enormous_image_is_refused_with_a_readable_error() -> None:
     with pytest.raises(ImageReadError) as info:
         load_rgb8(data)
     assert "182.0 megapixels" in str(info.value) and "Downscale" in str(info.value)
+
+
+def test_editor_layer_is_padded_to_the_canvas_and_cropped_back() -> None:
+    from harmonization.image_io import editor_to_image_and_mask, mask_to_editor_layer
+
+    mask = torch.zeros(1, 1, 5, 7)
+    mask[..., 1:4, 2:6] = 1.0
+    mask[..., 0, 0] = 0.5
+    layer = mask_to_editor_layer(mask, (10, 20, 30), canvas=(16, 12))
+    assert layer.shape == (12, 16, 4) and layer.dtype == np.uint8
+    assert (layer[1:4, 2:6] == (10, 20, 30, 255)).all() and layer[0, 0, 3] == 128
+    assert not layer[5:, :, 3].any() and not layer[:, 7:, 3].any()
+    image = np.zeros((5, 7, 3), np.uint8)
+    _, mask8 = editor_to_image_and_mask({"background": image, "layers": [layer], "composite": None})
+    np.testing.assert_array_equal(mask8, np.asarray(mask[0, 0].mul(255).round().byte()))
+    assert mask_to_editor_layer(mask).shape == (5, 7, 4)
+    with pytest.raises(ValueError, match="7x5 px; the editor's canvas holds at most 6x6 px"):
+        mask_to_editor_layer(mask, canvas=(6, 6))
+
+
+def test_image_size_follows_exif_orientation(tmp_path: Path) -> None:
+    from harmonization.image_io import image_size
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90 degrees: shown as 20 wide, 30 tall
+    Image.new("RGB", (30, 20)).save(tmp_path / "r.jpg", exif=exif)
+    assert image_size(tmp_path / "r.jpg") == (20, 30)
+    assert image_size(np.zeros((4, 9, 3), np.uint8)) == (9, 4)
+    with pytest.raises(ImageReadError, match="No such image file"):
+        image_size(tmp_path / "missing.png")
