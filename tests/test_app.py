@@ -350,3 +350,42 @@ def test_clicking_the_background_places_the_subject(files: dict[str, Path]) -> N
     assert app.place_on_click(str(files["background"]), event) == (0.25, 0.75)  # 80x60 background
     with pytest.raises(gr.Error, match="Upload a background first"):
         app.place_on_click(None, event)
+
+
+def test_handlers_run_under_spaces_gpu_when_the_package_is_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On ZeroGPU Spaces the ``spaces`` package exists: ``_gpu`` then wraps handlers with ``spaces.GPU``."""
+    import sys
+    import types
+
+    import app
+
+    calls: list[int] = []
+
+    def gpu(duration: int) -> Any:
+        calls.append(duration)
+        return lambda fn: ("wrapped", fn)
+
+    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu))
+    assert app._gpu(45)(len) == ("wrapped", len) and calls == [45]
+    monkeypatch.delitem(sys.modules, "spaces")
+    monkeypatch.setattr("builtins.__import__", _import_without("spaces"))
+    assert app._gpu()(len) is len  # no spaces package: the handler itself
+
+
+def _import_without(name: str) -> Any:
+    import builtins
+
+    real = builtins.__import__
+
+    def fake(module: str, *args: Any, **kwargs: Any) -> Any:
+        if module == name:
+            raise ImportError(f"No module named {name!r}")
+        return real(module, *args, **kwargs)
+
+    return fake
+
+
+def test_mask_network_is_loaded_once() -> None:
+    from harmonization.pipelines.subject import load_segmenter
+
+    assert load_segmenter("cpu") is load_segmenter("cpu")
