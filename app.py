@@ -46,6 +46,8 @@ EDITOR_CANVAS = (4096, 4096)
 PAINTERLY_QUALITY: dict[str, dict[str, Any]] = {"preview": {"size": 256, "steps": 60},
                                                 "standard": {"size": 512, "steps": None}}
 DEFAULT_PAINTERLY_QUALITY = "standard"
+DOWNLOADS_DIR = Path(tempfile.gettempdir()) / "harmonization-downloads"
+DOWNLOAD_TTL_S = 3600
 
 
 def _gpu(duration: int = 120) -> Any:
@@ -55,8 +57,6 @@ def _gpu(duration: int = 120) -> Any:
     except ImportError:
         return lambda fn: fn
     return spaces.GPU(duration=duration)
-DOWNLOADS_DIR = Path(tempfile.gettempdir()) / "harmonization-downloads"
-DOWNLOAD_TTL_S = 3600
 
 
 def _method_choices() -> list[tuple[str, str]]:
@@ -213,6 +213,15 @@ def place_on_click(background: dict | str | None, event: gr.SelectData) -> tuple
     return round(min(max(x / width, 0.0), 1.0), 3), round(min(max(y / height, 0.0), 1.0), 3)
 
 
+def _is_painterly(method: str | None) -> bool:
+    return bool(method) and get_method(method).family == "painterly"
+
+
+def _quality_visibility(method: str | None) -> gr.Radio:
+    """The painterly quality choice is shown only for painterly methods."""
+    return gr.Radio(visible=_is_painterly(method))
+
+
 def _editor(label: str, elem_id: str) -> gr.ImageEditor:
     return gr.ImageEditor(
         label=label,
@@ -292,7 +301,7 @@ def build_demo() -> gr.Blocks:
                                          elem_id="method")
                     quality = gr.Radio(list(PAINTERLY_QUALITY), value=DEFAULT_PAINTERLY_QUALITY,
                                        label="Painterly quality (preview: 256 px, faster)",
-                                       elem_id="painterly_quality")
+                                       elem_id="painterly_quality", visible=_is_painterly(DEFAULT_METHOD))
                     run_btn = gr.Button("Harmonize", variant="primary", elem_id="run_btn")
             with gr.Tab("Composite + mask"):
                 comp_editor = _editor("Composite: upload, then paint over the pasted object", "comp_editor")
@@ -302,7 +311,7 @@ def build_demo() -> gr.Blocks:
                                           elem_id="method_composite")
                     quality2 = gr.Radio(list(PAINTERLY_QUALITY), value=DEFAULT_PAINTERLY_QUALITY,
                                         label="Painterly quality (preview: 256 px, faster)",
-                                        elem_id="painterly_quality_composite")
+                                        elem_id="painterly_quality_composite", visible=_is_painterly(DEFAULT_METHOD))
                     run_btn2 = gr.Button("Harmonize", variant="primary", elem_id="run_btn_composite")
         with gr.Row(equal_height=True):
             result_naive = gr.Image(label="Naive (cut and paste)", elem_id="result_naive", format="png",
@@ -328,10 +337,15 @@ def build_demo() -> gr.Blocks:
                       concurrency_id="harmonize", preprocess=False)
         run_btn2.click(run_composite, [comp_editor, method2, quality2], outputs, api_name="run_composite",
                        concurrency_id="harmonize", preprocess=False)
-        for button, editor, fn in ((auto_btn, fg_editor, auto_subject_mask),
-                                   (refine_btn, fg_editor, refine_subject_mask),
-                                   (refine_btn2, comp_editor, refine_subject_mask)):
-            button.click(fn, editor, editor, api_name=False, preprocess=False, concurrency_id="masks")
+        # Mask tools: (editor value) -> editor value with the mask as its brush layer.
+        auto_btn.click(auto_subject_mask, fg_editor, fg_editor, api_name="auto_mask", preprocess=False,
+                       concurrency_id="masks")
+        refine_btn.click(refine_subject_mask, fg_editor, fg_editor, api_name="refine_mask", preprocess=False,
+                         concurrency_id="masks")
+        refine_btn2.click(refine_subject_mask, comp_editor, comp_editor, api_name=False, preprocess=False,
+                          concurrency_id="masks")
+        for dropdown, radio in ((method, quality), (method2, quality2)):
+            dropdown.change(_quality_visibility, dropdown, radio, api_name=False, show_progress="hidden")
         bg_image.select(place_on_click, bg_image, [pos_x, pos_y], api_name=False, preprocess=False)
 
         portrait_rows, composite_rows = _examples()
@@ -349,16 +363,8 @@ def build_demo() -> gr.Blocks:
             api_method = gr.Textbox(value=DEFAULT_METHOD, label="method")
             api_result = gr.Image(type="pil", format="png", label="harmonized")
             api_btn = gr.Button("harmonize")
-            api_editor = _editor("editor value", "api_editor")
-            api_auto_btn = gr.Button("auto mask")
-            api_refine_btn = gr.Button("refine mask")
         api_btn.click(api_harmonize, [api_composite, api_mask, api_method], api_result, api_name="harmonize",
                       concurrency_id="harmonize", preprocess=False)
-        # (editor value) -> editor value with the mask as its brush layer
-        api_auto_btn.click(auto_subject_mask, api_editor, api_editor, api_name="auto_mask", preprocess=False,
-                           concurrency_id="masks")
-        api_refine_btn.click(refine_subject_mask, api_editor, api_editor, api_name="refine_mask", preprocess=False,
-                             concurrency_id="masks")
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo
 
