@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d, guided_blur
 
+from .color import local_masked_mean_std
+
 __all__ = ["check_image", "check_mask", "binarize", "dilate", "erode", "feather", "blend", "mask_bbox",
            "refine_mask_edges"]
 
@@ -71,8 +73,7 @@ def feather(mask: torch.Tensor, radius: float) -> torch.Tensor:
         return mask
     sigma = max(radius / 2.0, 1e-3)
     size = 2 * math.ceil(3 * sigma) + 1
-    eroded = -F.max_pool2d(-mask, kernel_size=2 * math.ceil(radius / 2) + 1, stride=1, padding=math.ceil(radius / 2))
-    soft = gaussian_blur2d(eroded, (size, size), (sigma, sigma), border_type="replicate")
+    soft = gaussian_blur2d(erode(mask, math.ceil(radius / 2)), (size, size), (sigma, sigma), border_type="replicate")
     return torch.minimum(soft, mask)
 
 
@@ -102,23 +103,23 @@ def erode(mask: torch.Tensor, radius: int) -> torch.Tensor:
     return -dilate(-mask, radius)
 
 
-def _local_mean(values: torch.Tensor, weight: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gaussian normalised convolution: weighted local mean of ``values`` and the local weight density.
+def _coarse_local_mean(x: torch.Tensor, weight: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`~harmonization.ops.color.local_masked_mean_std` (mean and density only) on a grid ``sigma / 3`` times
+    coarser, upsampled bilinearly: the statistics are smooth at that scale and the blur is far cheaper there.
 
-    Computed on a grid ``sigma / 3`` times coarser (the result is smooth at that scale) and upsampled bilinearly.
+    The coarse cells hold the weighted mean of ``x`` and the mean weight, so ``x * weight`` is area-averaged exactly.
     """
     factor = max(1, int(sigma // 3))
-    size_hw = values.shape[-2:]
-    stacked = torch.cat([values * weight, weight], dim=1)
-    if factor > 1:
-        stacked = F.avg_pool2d(stacked, factor, ceil_mode=True)
-    s = sigma / factor
-    size = 2 * math.ceil(3 * s) + 1
-    stacked = gaussian_blur2d(stacked, (size, size), (s, s), border_type="replicate")
-    if factor > 1:
-        stacked = F.interpolate(stacked, size=size_hw, mode="bilinear", align_corners=False)
-    summed, density = stacked[:, :-1], stacked[:, -1:]
-    return summed / density.clamp_min(1e-6), density
+    if factor == 1:
+        mean, _, density = local_masked_mean_std(x, weight, sigma)
+        return mean, density
+    summed = F.avg_pool2d(x * weight, factor, ceil_mode=True)
+    coarse_weight = F.avg_pool2d(weight, factor, ceil_mode=True)
+    coarse_x = summed / coarse_weight.clamp_min(1e-6)
+    mean, _, density = local_masked_mean_std(coarse_x, coarse_weight, sigma / factor)
+    up = torch.cat([mean, density], dim=1)
+    up = F.interpolate(up, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return up[:, :-1], up[:, -1:]
 
 
 def refine_mask_edges(image: torch.Tensor, mask: torch.Tensor, band: int, *, softness: float = 0.02,
@@ -149,8 +150,8 @@ def refine_mask_edges(image: torch.Tensor, mask: torch.Tensor, band: int, *, sof
     sure_bg = 1.0 - dilate(hard, band)
     uncertain = 1.0 - sure_fg - sure_bg
     sigma = 2.0 * band
-    mean_fg, density_fg = _local_mean(x, sure_fg, sigma)
-    mean_bg, density_bg = _local_mean(x, sure_bg, sigma)
+    mean_fg, density_fg = _coarse_local_mean(x, sure_fg, sigma)
+    mean_bg, density_bg = _coarse_local_mean(x, sure_bg, sigma)
     d_fg = (x - mean_fg).square().sum(1, keepdim=True)
     d_bg = (x - mean_bg).square().sum(1, keepdim=True)
     p_fg = torch.sigmoid((d_bg - d_fg) / softness)
