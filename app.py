@@ -8,10 +8,13 @@ the ``harmonization`` package.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import shutil
+import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -370,6 +373,23 @@ def build_demo() -> gr.Blocks:
 
 
 demo = build_demo()
+
+
+@contextlib.contextmanager
+def serve_locally() -> Iterator[str]:
+    """Serve ``demo`` from this process on 127.0.0.1 at a free port (tests, ``scripts/load_test.py``).
+
+    Yields:
+        The URL, e.g. ``"http://127.0.0.1:40123/"``; the server is closed on exit.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close(verbose=False)
 
 
 def main(argv: list[str] | None = None) -> None:

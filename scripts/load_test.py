@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -63,26 +62,16 @@ class LoadResult:
         return float(np.percentile(self.latencies, q)) if self.latencies else float("nan")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serve_app() -> Iterator[str]:
-    """Launch ``app.demo`` in this process on 127.0.0.1 (a free port); yields its URL and closes it on exit."""
+    """Launch ``app.demo`` in this process on 127.0.0.1 (a free port; ``app.serve_locally``); yields its URL."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     import app
 
-    port = _free_port()
-    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        app.demo.close(verbose=False)
+    with app.serve_locally() as url:
+        yield url
 
 
 def run_load(url: str, requests: int = 10, composite: str | Path = DEFAULT_COMPOSITE, mask: str | Path = DEFAULT_MASK,

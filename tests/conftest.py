@@ -3,7 +3,6 @@ demo served on 127.0.0.1 (``app_url``)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import struct
@@ -79,23 +78,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextlib.contextmanager
-def served_app() -> Iterator[str]:
-    """``app.demo`` launched in this process on 127.0.0.1 (a free port); yields its URL and closes it on exit."""
-    import app
-
-    port = free_port()
-    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        app.demo.close(verbose=False)
-
-
 @pytest.fixture(scope="module")
 def app_url() -> Iterator[str]:
-    """The URL of ``app.demo`` served on 127.0.0.1 for one test module (``served_app``)."""
-    with served_app() as url:
+    """The URL of ``app.demo`` served on 127.0.0.1 for one test module (``app.serve_locally``)."""
+    import app
+
+    with app.serve_locally() as url:
         yield url
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,6 @@ from PIL import Image
 import harmonization
 
 pytestmark = pytest.mark.app
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _rgb(path: str | Path) -> np.ndarray:
@@ -146,12 +139,8 @@ def client() -> Iterator[Client]:
     """``app.demo`` served on 127.0.0.1 (a free port) for this module, and a client connected to it."""
     import app
 
-    port = _free_port()
-    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        app.demo.close(verbose=False)
+    with app.serve_locally() as url:
+        yield Client(url, verbose=False)
 
 
 def _harmonize(client: Client, files: dict[str, Path], composite: str, mask: str, method: str = "local") -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import http.server
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import free_port
 from safetensors.torch import save_file
 
 from harmonization import checkpoints as ckpt
@@ -114,12 +114,6 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Server]:
 
 def _file_route(body: bytes) -> Callable[[dict[str, list[str]]], tuple[int, dict[str, str], bytes]]:
     return lambda query: (200, {"Content-Type": "application/octet-stream"}, body)
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -223,7 +217,7 @@ def test_local_file_wins_over_hub_cache(tmp_path: Path) -> None:
 def test_hub_cache_resolves_without_network(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_type: str, repo_id: str, filename: str
 ) -> None:
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     pointer = _make_hub_cache(tmp_path / "hub", repo_type, repo_id, filename, b"cached weights")
     spec = _spec(LocalSource("absent.pth", "x"), HubSource(repo_id, filename, "fmt", repo_type=repo_type))
     resolved = resolve_checkpoint(spec, allow_network=False)
@@ -383,7 +377,7 @@ def test_google_drive_page_without_confirmation(server: _Server, monkeypatch: py
 
 def test_unreachable_hub_falls_back_fast(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    endpoint = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
     spec = _spec(HubSource("org/net", "model.safetensors", "fmt"), UrlSource(endpoint + "/x.pth", "x.pth", "fmt"))
     started = time.monotonic()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 from pathlib import Path
 
 import pytest
 import torch
 import torch.multiprocessing as mp
+from conftest import free_port
 
 from harmonization.losses import batch_psnr, fg_normalized_mse, masked_gradient_l1, mse_loss, phnet_loss, psnr_loss
 from harmonization.models import build_from_state_dict
@@ -218,16 +218,10 @@ def _ddp_worker(rank: int, world: int, port: int, config: TrainConfig, result_di
     del _build
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_ddp_gloo_two_processes(tmp_path: Path) -> None:
     config = _fake_run_config(tmp_path, steps=2, val_every=0, save_every=1)
-    mp.spawn(_ddp_worker, args=(2, _free_port(), config, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, free_port(), config, str(tmp_path)), nprocs=2, join=True)
     events = [json.loads(line) for line in (Path(config.out) / "log.jsonl").read_text().splitlines()]
     start = next(e for e in events if e["event"] == "start")
     assert start["world"] == 2
