@@ -82,6 +82,10 @@ def test_registered_checkpoint_makes_the_method_available(tiny_phnet_file: Path,
     assert network_unavailable_reason("phnet") is None
     assert "phnet" in harmonization.available_methods()
     assert "phnet-test-tiny" in harmonization.get_method("phnet").describe_source()
+    assert "strength" not in harmonization.get_method("phnet").describe_source()  # published-style file: 1
+    state = {k: v.contiguous() for k, v in load_state_dict(tiny_phnet_file).items()}
+    save_file(state, str(tmp_path / "phnet_test_tiny.safetensors"), metadata={"strength": "0.6"})
+    assert harmonization.get_method("phnet").describe_source().endswith("64 px, strength 0.6)")
     out = np.asarray(harmonization.harmonize(image, mask, "phnet", device="cpu"))
     assert out.shape == image.shape and (out[mask == 0] == image[mask == 0]).all()
 
@@ -128,3 +132,40 @@ def test_bad_transfer_and_wrong_arch(tiny_phnet_file: Path) -> None:
         run_network(torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32), arch="phnet", checkpoint="fmm-iharmony-256")
 
 
+
+
+def test_strength_moves_between_composite_and_prediction_and_metadata_sets_the_default(
+        tiny_phnet_file: Path, tmp_path: Path) -> None:
+    image, mask = _scene(72, 96, seed=3)
+    inside = mask == 1
+
+    def run(path: Path, **options: object) -> np.ndarray:
+        return np.asarray(harmonization.harmonize(image, mask, "phnet", checkpoint=str(path), device="cpu",
+                                                  **options)).astype(np.int16)
+
+    full = run(tiny_phnet_file)
+    assert np.array_equal(run(tiny_phnet_file, strength=1.0), full)
+    assert np.array_equal(run(tiny_phnet_file, strength=0.0), image)  # no change at all, inside the mask too
+    half = run(tiny_phnet_file, strength=0.5)
+    # halfway between the composite and the full prediction (up to 8-bit rounding of both)
+    assert np.abs(half[inside] - (image[inside] + full[inside]) / 2).max() <= 1.0
+    assert np.abs(full[inside] - image[inside]).mean() > 10  # the test is not trivial
+    assert (half[mask == 0] == image[mask == 0]).all()
+    # a checkpoint whose metadata says strength 0.5 runs at 0.5 by default; an explicit option still wins
+    state = load_state_dict(tiny_phnet_file)
+    calibrated = tmp_path / "calibrated.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(calibrated), metadata={"strength": "0.5"})
+    assert np.array_equal(run(calibrated), half)
+    assert np.array_equal(run(calibrated, strength=1.0), full)
+
+
+def test_bad_strength_option_and_metadata_are_explained(tiny_phnet_file: Path, tmp_path: Path) -> None:
+    image, mask = _scene(32, 32)
+    with pytest.raises(ValueError, match=r"strength must be in \[0, 2\].*got 2.5"):
+        harmonization.harmonize(image, mask, "phnet", checkpoint=str(tiny_phnet_file), strength=2.5)
+    state = {k: v.contiguous() for k, v in load_state_dict(tiny_phnet_file).items()}
+    for text, expected in (("strong", "is not a number"), ("3", r"metadata strength must be in \[0, 2\]")):
+        path = tmp_path / f"bad_{text}.safetensors"
+        save_file(state, str(path), metadata={"strength": text})
+        with pytest.raises(ValueError, match=rf"bad_{text}\.safetensors.*{expected}"):
+            harmonization.harmonize(image, mask, "phnet", checkpoint=str(path), device="cpu")

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from ..ops.color import lab_to_rgb, local_masked_mean_std, masked_mean_std, rgb_to_lab, transfer_mean_std
 from ..ops.mask import check_image, check_mask, mask_bbox
+from .registry import check_strength
 
 __all__ = ["global_transfer", "local_transfer", "DEFAULT_STRENGTH"]
 
@@ -29,8 +30,7 @@ _STD_WEIGHTS = (0.3, 0.3, 0.3)
 
 
 def _strengths(strength: float, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if not 0.0 <= strength <= 2.0:
-        raise ValueError(f"strength must be in [0, 2] (1 = default transfer, 0 = no change); got {strength}.")
+    strength = check_strength(strength)
     mean = torch.tensor(_MEAN_WEIGHTS, dtype=like.dtype, device=like.device).view(1, 3, 1, 1) * strength
     std = torch.tensor(_STD_WEIGHTS, dtype=like.dtype, device=like.device).view(1, 3, 1, 1) * strength
     return mean, std

@@ -37,7 +37,7 @@ def _network_method(arch: str, label: str, description: str) -> Method:
         description=description,
         unavailable_reason=functools.partial(network_unavailable_reason, arch),
         source_info=functools.partial(network_source_info, arch),
-        options={"checkpoint": None, "transfer": None, "device": None, "resolution": None},
+        options={"checkpoint": None, "transfer": None, "strength": None, "device": None, "resolution": None},
     )
 
 

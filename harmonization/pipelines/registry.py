@@ -20,9 +20,26 @@ from typing import Any, Literal
 
 import torch
 
-__all__ = ["Method", "register_method", "get_method", "list_methods", "available_methods", "MethodUnavailableError"]
+__all__ = ["Method", "register_method", "get_method", "list_methods", "available_methods", "MethodUnavailableError",
+           "check_strength", "MAX_STRENGTH"]
 
 RunFn = Callable[..., torch.Tensor]
+
+
+#: Upper bound of every photo method's ``strength`` option (0 = no change, 1 = the method's full effect).
+MAX_STRENGTH = 2.0
+
+
+def check_strength(strength: float, what: str = "strength") -> float:
+    """Validate a photo method's ``strength`` (0 = no change, 1 = full effect, up to 2 = exaggerated).
+
+    Raises:
+        ValueError: not a number in ``[0, 2]``.
+    """
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0.0 <= strength <= MAX_STRENGTH:
+        raise ValueError(f"{what} must be in [0, {MAX_STRENGTH:g}] (1 = the method's full effect, 0 = no change); "
+                         f"got {strength!r}.")
+    return float(strength)
 
 
 class MethodUnavailableError(RuntimeError):
