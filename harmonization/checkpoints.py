@@ -63,6 +63,7 @@ __all__ = [
     "list_checkpoints",
     "load_state_dict",
     "read_metadata",
+    "update_metadata",
     "register_checkpoint",
     "resolve_checkpoint",
 ]
@@ -773,6 +774,39 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
 
     with safe_open(str(path), framework="pt", device="cpu") as handle:
         return dict(handle.metadata() or {})
+
+
+def update_metadata(path: str | os.PathLike[str], updates: Mapping[str, str]) -> dict[str, str]:
+    """Merge ``updates`` into a safetensors file's string metadata; tensors and dtypes are kept as they are.
+
+    The file is rewritten through a temporary file beside it and replaced atomically.
+
+    Returns:
+        The new metadata.
+
+    Raises:
+        ValueError: ``path`` is not a safetensors file (other formats have no metadata).
+    """
+    path = Path(path)
+    if not path.is_file() or not _is_safetensors(path):
+        raise ValueError(f"{path} is not a safetensors file; only those carry metadata. Convert it first "
+                         "(harmonization.train.export_fp16).")
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt", device="cpu") as handle:
+        metadata = dict(handle.metadata() or {})
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+    metadata.update({str(k): str(v) for k, v in updates.items()})
+    handle_fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle_fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return metadata
 
 
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

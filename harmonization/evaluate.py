@@ -10,6 +10,9 @@ Methods: any registered method name, ``composite`` (the unharmonized input), or 
 network with a given registry name or weights file (several checkpoints can be compared in one table). Method
 options: ``--option [method:]key=value`` (without ``method:`` the option goes to every method that takes it);
 networks also take ``resolution=<px>`` (the long side they run at, overriding the checkpoint's registered one).
+``--strengths S ...`` evaluates every listed method that has a ``strength`` option at each of these strengths (rows
+``"<method> strength=S"``) and prints the best one per method: how a checkpoint's default strength is calibrated on
+photos its network never saw (see ``checkpoints/MODEL_CARD_phnet-shared-photos.md``).
 
 Examples::
 
@@ -17,6 +20,8 @@ Examples::
         --methods composite global local --convention idih dovenet
     python -m harmonization.evaluate --photos ../shared/data/photos --masks ../shared/data/photos_masks \\
         --split heldout --methods composite global local phnet fmm --csv heldout.csv
+    python -m harmonization.evaluate --photos ../shared/data/photos --masks ../shared/data/photos_masks \\
+        --split calibration --methods composite phnet@runs/phnet_calib/last.safetensors --strengths 0.5 0.75 1
     python -m harmonization.evaluate --iharmony4 /data/iHarmony4 --methods composite phnet \\
         --option phnet:checkpoint=checkpoints/phnet-shared-photos-128.safetensors
 """
@@ -40,7 +45,8 @@ from .data.readers import FFHQH, IHarmony4
 from .data.splits import load_split
 from .metrics import CONVENTIONS, evaluate
 
-__all__ = ["BUCKETS", "bucket_of", "evaluate_methods", "format_table", "main", "parse_options", "build_parser"]
+__all__ = ["BUCKETS", "bucket_of", "evaluate_methods", "format_table", "main", "parse_options", "build_parser",
+           "expand_strengths", "best_strengths"]
 
 BUCKETS: tuple[tuple[str, float, float], ...] = (("<5%", 0.0, 0.05), ("5-15%", 0.05, 0.15), (">15%", 0.15, 1.01))
 METRIC_NAMES = ("mse", "fmse", "psnr", "fpsnr")
@@ -55,8 +61,55 @@ def bucket_of(ratio: float) -> str:
 
 
 def _split_method(method: str) -> tuple[str, str | None]:
-    base, _, checkpoint = method.partition("@")
+    """``"<base>[@<checkpoint>][ strength=S]"`` -> ``(base, checkpoint)`` (the strength label is dropped)."""
+    base, _, checkpoint = method.split(" ", 1)[0].partition("@")
     return base, checkpoint or None
+
+
+STRENGTH_LABEL = " strength="
+
+
+def expand_strengths(
+    methods: Sequence[str], options: dict[str, dict[str, Any]], strengths: Sequence[float]
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """Replace each method that takes a ``strength`` option by one entry per strength.
+
+    Args:
+        methods: method names as given to :func:`evaluate_methods`.
+        options: per-method options (from :func:`parse_options`).
+        strengths: the strengths to evaluate.
+
+    Returns:
+        ``(methods, options)``: entries ``"<method> strength=S"`` carry ``strength=S`` in their options; methods
+        without that option (``composite``, painterly ones) are kept as they are.
+    """
+    out_methods: list[str] = []
+    out_options: dict[str, dict[str, Any]] = {}
+    for method in methods:
+        if "strength" not in _accepted_options(_split_method(method)[0]):
+            out_methods.append(method)
+            out_options[method] = dict(options.get(method, {}))
+            continue
+        for strength in strengths:
+            label = f"{method}{STRENGTH_LABEL}{strength:g}"
+            out_methods.append(label)
+            out_options[label] = {**options.get(method, {}), "strength": float(strength)}
+    return out_methods, out_options
+
+
+def best_strengths(rows: list[dict], convention: str = "idih") -> dict[str, tuple[float, float]]:
+    """``{method: (best strength, its mean fPSNR)}`` over the ``"<method> strength=S"`` rows (ties: the lower)."""
+    scores: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        method, label, value = row["method"].partition(STRENGTH_LABEL)
+        if label:
+            scores[method][float(value)].append(row[f"{convention}_fpsnr"])
+    best = {}
+    for method, per_strength in scores.items():
+        means = {s: sum(v) / len(v) for s, v in per_strength.items()}
+        strength = max(sorted(means), key=lambda s: means[s])
+        best[method] = (strength, means[strength])
+    return best
 
 
 def _parse_value(text: str) -> Any:
@@ -196,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "network checkpoint (registry name or file)")
     p.add_argument("--option", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
                    help="method option, e.g. phnet:checkpoint=phnet-shared-photos-128 or resolution=192")
+    p.add_argument("--strengths", nargs="+", type=float, metavar="S",
+                   help="evaluate methods that take a strength option at each of these strengths and print the best")
     p.add_argument("--convention", nargs="+", default=["idih"], choices=CONVENTIONS)
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic colour jitter")
     p.add_argument("--min-fraction", type=float, default=0.01, help="skip masks smaller than this")
@@ -228,16 +283,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         options = parse_options(args.option, args.methods)
+        methods = list(args.methods)
+        if args.strengths:
+            methods, options = expand_strengths(methods, options, args.strengths)
         samples = _samples(args)
     except (ValueError, FileNotFoundError) as exc:
         parser.error(str(exc))
     if args.limit:
         samples = itertools.islice(samples, args.limit)
-    rows = evaluate_methods(samples, args.methods, args.convention, options)
+    rows = evaluate_methods(samples, methods, args.convention, options)
     if not rows:
         print("No images evaluated: check the folders and --min-fraction.", file=sys.stderr)
         return 2
     print(format_table(rows, args.convention))
+    for method, (strength, score) in best_strengths(rows, args.convention[0]).items():
+        print(f"best strength for {method}: {strength:g} (mean fPSNR {score:.2f} dB, {args.convention[0]})")
     if args.csv:
         with open(args.csv, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

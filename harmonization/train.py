@@ -64,6 +64,7 @@ class TrainConfig:
     photos: str | None = None
     masks: str | None = None
     heldout: str | None = None
+    exclude: str | None = None
     split_seed: int = 1
     iharmony4: str | None = None
     ffhqh: str | None = None
@@ -293,6 +294,9 @@ def build_datasets(config: TrainConfig, split_out: str | None = None, rank: int 
         train_names = [n for n in names if n not in set(heldout)]
     else:
         train_names, heldout = split_names(names, 0.2, seed=config.split_seed)
+    if config.exclude:
+        excluded = set(load_split(config.exclude))
+        train_names = [n for n in train_names if n not in excluded]
     if split_out and rank == 0:
         write_split(split_out, heldout)
     pair_config = PairConfig(transfer_p=config.transfer_p)
@@ -590,6 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--ffhqh", help="FFHQH root (comp/, alpha/, ground truth)")
     p.add_argument("--heldout", help="held-out list to exclude from training (file or 'heldout'); default: a "
                    "fresh 20%% split (--split-seed)")
+    p.add_argument("--exclude", help="a further list of photos kept out of training and not validated on (file or "
+                   "'calibration'), e.g. to calibrate a checkpoint's strength on photos its network never saw")
     p.add_argument("--split-seed", type=int, default=d.split_seed)
     p.add_argument("--split-out", help="write the held-out photo names here")
     p.add_argument("--size", type=int, default=d.size, help="training crop side (multiple of 8)")

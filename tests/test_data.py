@@ -168,6 +168,17 @@ def test_committed_heldout_list_is_names_only() -> None:
         load_split("no_such_split.txt")
 
 
+def test_calibration_folds_are_disjoint_from_each_other_and_the_heldout_list() -> None:
+    held, fold_a, fold_b = (set(load_split(n)) for n in ("heldout", "calibration-a", "calibration-b"))
+    assert len(fold_a) == 27 and len(fold_b) == 27
+    assert not (held & fold_a) and not (held & fold_b) and not (fold_a & fold_b)
+    for fold in (fold_a, fold_b):
+        for pair in NEAR_DUPLICATES:
+            assert sum(n in fold for n in pair) in (0, 2)
+    # the '#' header lines are comments, not names
+    assert all(not n.startswith("#") for n in fold_a | fold_b)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Readers
 # --------------------------------------------------------------------------------------------------------------

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from harmonization.evaluate import bucket_of, evaluate_methods, format_table, main, parse_options
+from harmonization.evaluate import (
+    best_strengths,
+    bucket_of,
+    evaluate_methods,
+    expand_strengths,
+    format_table,
+    main,
+    parse_options,
+)
 from harmonization.train import build_model, export_fp16
 from tests._training_fakes import make_ffhqh_tree, make_iharmony4_tree, make_photo_folder
 
@@ -91,3 +99,35 @@ def test_buckets_and_table() -> None:
     assert rows[0]["idih_fmse"] == pytest.approx(650.25, rel=1e-4)
     assert rows[0]["idih_fpsnr"] == pytest.approx(10 * math.log10(127.5**2 / 650.25), rel=1e-4)
     assert "| composite | >15% | 1 |" in format_table(rows, ["idih"])
+
+
+def test_strength_sweep_rows_and_best_strength(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photos, masks = make_photo_folder(tmp_path, count=3)
+    out_csv = tmp_path / "rows.csv"
+    code = main(["--photos", str(photos), "--masks", str(masks), "--methods", "composite", "global",
+                 "--strengths", "0", "1", "--csv", str(out_csv)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "| global strength=0 | all | 3 |" in out and "| global strength=1 | all | 3 |" in out
+    rows = list(csv.DictReader(out_csv.open()))
+    by_method: dict[str, list[float]] = {}
+    for row in rows:
+        by_method.setdefault(row["method"], []).append(float(row["idih_fpsnr"]))
+    # strength 0 is "no change": the composite's numbers (up to the float Lab round trip)
+    assert by_method["global strength=0"] == pytest.approx(by_method["composite"], abs=1e-3)
+    assert by_method["global strength=1"] != pytest.approx(by_method["composite"], abs=1e-3)
+    means = {s: sum(by_method[f"global strength={s}"]) / 3 for s in ("0", "1")}
+    best = max(means, key=lambda s: means[s])
+    assert f"best strength for global: {best} (mean fPSNR {means[best]:.2f} dB, idih)" in out
+
+
+def test_expand_strengths_keeps_methods_without_the_option() -> None:
+    methods, options = expand_strengths(["composite", "local", "phnet@a.safetensors"],
+                                        {"local": {"radius": 0.3}}, [0.5, 1.0])
+    assert methods == ["composite", "local strength=0.5", "local strength=1", "phnet@a.safetensors strength=0.5",
+                       "phnet@a.safetensors strength=1"]
+    assert options["local strength=0.5"] == {"radius": 0.3, "strength": 0.5}
+    assert options["composite"] == {}
+    rows = [{"method": "local strength=0.5", "idih_fpsnr": 20.0}, {"method": "local strength=1", "idih_fpsnr": 20.0},
+            {"method": "composite", "idih_fpsnr": 30.0}]
+    assert best_strengths(rows) == {"local": (0.5, 20.0)}  # ties go to the lower strength

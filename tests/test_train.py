@@ -16,6 +16,7 @@ from harmonization.losses import batch_psnr, fg_normalized_mse, masked_gradient_
 from harmonization.models import build_from_state_dict
 from harmonization.train import (
     TrainConfig,
+    build_datasets,
     build_model,
     build_optimizer,
     export_fp16,
@@ -250,3 +251,19 @@ def test_anchored_training_records_it_and_the_pipeline_anchors(tmp_path: Path) -
     assert loaded.anchored and loaded.transfer == "global"
     plain = load_network("phnet", init, "cpu")
     assert not plain.anchored and plain.transfer == "affine"
+
+
+def test_exclude_keeps_photos_out_of_training_and_validation(tmp_path: Path) -> None:
+    held = tmp_path / "held.txt"
+    held.write_text("photo_00\nphoto_01\n")
+    exclude = tmp_path / "calib.txt"
+    exclude.write_text("# calibration\nphoto_02\nphoto_03\nphoto_04\n")
+    config = _fake_run_config(tmp_path, heldout=str(held), exclude=str(exclude), val_limit=0)
+    train_set, val = build_datasets(config)
+    assert train_set.names == [f"photo_{i:02d}" for i in range(5, 10)]
+    assert sorted(sample.name for sample in val) == ["photo_00", "photo_01"]
+    # the default split (no --heldout) is made first; --exclude then only shrinks the training side
+    config = _fake_run_config(tmp_path, exclude=str(exclude))
+    plain, _ = build_datasets(_fake_run_config(tmp_path))
+    train_set, _ = build_datasets(config)
+    assert train_set.names == [n for n in plain.names if n not in {"photo_02", "photo_03", "photo_04"}]

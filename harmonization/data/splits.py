@@ -24,7 +24,8 @@ NEAR_DUPLICATES: tuple[tuple[str, ...], ...] = (
     ("opencv_aero1", "opencv_aero3"),
 )
 
-_NAMED = {"heldout": "shared_photos_heldout.txt"}
+_NAMED = {"heldout": "shared_photos_heldout.txt", "calibration-a": "shared_photos_calibration_a.txt",
+          "calibration-b": "shared_photos_calibration_b.txt"}
 
 
 def group_names(names: Iterable[str], duplicates: Sequence[Sequence[str]] = NEAR_DUPLICATES) -> list[list[str]]:
