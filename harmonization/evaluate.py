@@ -21,7 +21,7 @@ Examples::
     python -m harmonization.evaluate --photos ../shared/data/photos --masks ../shared/data/photos_masks \\
         --split heldout --methods composite global local phnet fmm --csv heldout.csv
     python -m harmonization.evaluate --photos ../shared/data/photos --masks ../shared/data/photos_masks \\
-        --split calibration --methods composite phnet@runs/phnet_calib/last.safetensors --strengths 0.5 0.75 1
+        --split calibration-a --methods composite phnet@runs/phnet_calib_a/last.safetensors --strengths 0.5 0.75 1
     python -m harmonization.evaluate --iharmony4 /data/iHarmony4 --methods composite phnet \\
         --option phnet:checkpoint=checkpoints/phnet-shared-photos-128.safetensors
 """
