@@ -16,7 +16,7 @@ from harmonization.bench_transfer import OracleNetwork
 from harmonization.checkpoints import CheckpointSpec, LocalSource, load_state_dict
 from harmonization.models import build_from_state_dict, from_original_checkpoint
 from harmonization.models.phnet import PHNET_TINY, PHNet
-from harmonization.pipelines.neural import LoadedNetwork, network_unavailable_reason, run_network
+from harmonization.pipelines.neural import LoadedNetwork, load_network, network_unavailable_reason, run_network
 from harmonization.pipelines.registry import MethodUnavailableError
 
 
@@ -169,3 +169,13 @@ def test_bad_strength_option_and_metadata_are_explained(tiny_phnet_file: Path, t
         save_file(state, str(path), metadata={"strength": text})
         with pytest.raises(ValueError, match=rf"bad_{text}\.safetensors.*{expected}"):
             harmonization.harmonize(image, mask, "phnet", checkpoint=str(path), device="cpu")
+
+
+@pytest.mark.parametrize("name", ["phnet-shared-photos", "fmm-shared-photos"])
+def test_shipped_checkpoints_run_at_the_strength_their_model_cards_state(name: str) -> None:
+    resolved = checkpoints.resolve_checkpoint(name, allow_network=False)
+    metadata = checkpoints.read_metadata(resolved.path)
+    assert "calibration" in metadata["strength_calibration"]
+    card = (resolved.path.parent / f"MODEL_CARD_{name}.md").read_text()
+    assert f"`strength: {metadata['strength']}`" in card
+    assert load_network(resolved.spec.arch, name, "cpu").strength == float(metadata["strength"])
