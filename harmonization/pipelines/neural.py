@@ -54,7 +54,7 @@ from ..ops.mask import binarize, check_image, check_mask, dilate
 from .registry import MethodUnavailableError, check_strength
 
 __all__ = ["NetworkKind", "NETWORKS", "LoadedNetwork", "load_network", "run_network", "default_checkpoint",
-           "network_unavailable_reason", "network_source_info", "predict_low_resolution"]
+           "network_unavailable_reason", "network_source_info", "predict_low_resolution", "resolve_device"]
 
 Transfer = Literal["affine", "global", "upsample"]
 TRANSFERS = ("affine", "global", "upsample")
@@ -104,7 +104,10 @@ class LoadedNetwork:
     strength: float = 1.0
 
 
-def _preferred_device() -> torch.device:
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as a :class:`torch.device`; ``None`` = CUDA when available, else CPU (the networks' default)."""
+    if device is not None:
+        return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -167,7 +170,7 @@ def load_network(arch: str, checkpoint: str | os.PathLike[str] | None = None,
         device: where to run; default CUDA when available, else CPU.
     """
     kind = NETWORKS[arch]
-    device = torch.device(device) if device is not None else _preferred_device()
+    device = resolve_device(device)
     if checkpoint is None:
         resolved = default_checkpoint(arch)
     elif isinstance(checkpoint, (str, os.PathLike)) and Path(checkpoint).is_file():

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from ..checkpoints import load_state_dict, read_metadata, resolve_checkpoint
 from ..models.segmentation import OpGraph
 from ..ops.mask import check_image, check_mask, refine_mask_edges
+from .neural import resolve_device
 
 __all__ = ["SEGMENTATION_CHECKPOINT", "load_segmenter", "subject_mask", "refine_mask", "default_band"]
 
@@ -38,9 +39,7 @@ def load_segmenter(device: str | torch.device | None = None) -> OpGraph:
             was looked for).
     """
     resolved = resolve_checkpoint(SEGMENTATION_CHECKPOINT, allow_network=False)
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return _load(str(resolved.path), str(torch.device(device)))
+    return _load(str(resolved.path), str(resolve_device(device)))
 
 
 @torch.inference_mode()
