@@ -60,12 +60,15 @@ def _too_large(width: int, height: int) -> str:
     )
 
 
-def _open(source: str | os.PathLike | bytes) -> Image.Image:
+def _open(source: str | os.PathLike | bytes, *, decode: bool = True) -> Image.Image:
+    """Open an image file with readable errors; ``decode=False`` reads only the header (size, EXIF)."""
     try:
         if isinstance(source, bytes):
             image = Image.open(io.BytesIO(source))
         else:
             image = Image.open(Path(source))
+        if not decode:
+            return image
         if image.width * image.height > MAX_PIXELS:  # refuse from the header, before decoding
             raise ImageReadError(_too_large(image.width, image.height))
         image.load()
@@ -310,15 +313,21 @@ def mask_to_editor_layer(mask: torch.Tensor, color: tuple[int, int, int] = (255,
         ValueError: the mask is larger than ``canvas``.
     """
     alpha = np.asarray(mask_tensor_to_pil(mask))
-    height, width = alpha.shape
-    canvas_width, canvas_height = canvas or (width, height)
-    if width > canvas_width or height > canvas_height:
+    layer = np.empty((*alpha.shape, 4), dtype=np.uint8)
+    layer[..., :3] = np.asarray(color, dtype=np.uint8)
+    layer[..., 3] = alpha
+    return layer if canvas is None else _pad_to_canvas(layer, canvas)
+
+
+def _pad_to_canvas(rgba: np.ndarray, canvas: tuple[int, int]) -> np.ndarray:
+    """``(H, W, 4)`` uint8 padded (transparent) to ``canvas=(width, height)``, content at the top-left corner."""
+    height, width = rgba.shape[:2]
+    if width > canvas[0] or height > canvas[1]:
         raise ValueError(f"The image is {width}x{height} px; the editor's canvas holds at most "
-                         f"{canvas_width}x{canvas_height} px. Downscale the image first.")
-    layer = np.zeros((canvas_height, canvas_width, 4), dtype=np.uint8)
-    layer[:height, :width, :3] = np.asarray(color, dtype=np.uint8)
-    layer[:height, :width, 3] = alpha
-    return layer
+                         f"{canvas[0]}x{canvas[1]} px. Downscale the image first.")
+    padded = np.zeros((canvas[1], canvas[0], 4), dtype=np.uint8)
+    padded[:height, :width] = rgba
+    return padded
 
 
 def pad_editor_layer_file(layer: str | os.PathLike[str], canvas: tuple[int, int], out: str | os.PathLike[str]) -> Path:
@@ -327,12 +336,7 @@ def pad_editor_layer_file(layer: str | os.PathLike[str], canvas: tuple[int, int]
     For layers given to Gradio's editor with a value (e.g. example rows); see :func:`mask_to_editor_layer`.
     """
     with _open(layer) as image:
-        rgba = np.asarray(image.convert("RGBA"))
-    height, width = rgba.shape[:2]
-    if width > canvas[0] or height > canvas[1]:
-        raise ValueError(f"The layer is {width}x{height} px, larger than the editor canvas {canvas[0]}x{canvas[1]}.")
-    padded = np.zeros((canvas[1], canvas[0], 4), dtype=np.uint8)
-    padded[:height, :width] = rgba
+        padded = _pad_to_canvas(np.asarray(image.convert("RGBA")), canvas)
     out = Path(out)
     Image.fromarray(padded, mode="RGBA").save(out, format="PNG", optimize=False, compress_level=6)
     return out
@@ -347,20 +351,11 @@ def image_size(source: ImageInput) -> tuple[int, int]:
     source = _unwrap(source)
     if isinstance(source, np.ndarray):
         return int(source.shape[1]), int(source.shape[0])
-    image = source if isinstance(source, Image.Image) else _open_header(source)
+    image = source if isinstance(source, Image.Image) else _open(source, decode=False)
     width, height = image.size
     if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 degrees
         width, height = height, width
     return width, height
-
-
-def _open_header(source: str | os.PathLike | bytes) -> Image.Image:
-    try:
-        return Image.open(io.BytesIO(source) if isinstance(source, bytes) else Path(source))
-    except FileNotFoundError as exc:
-        raise ImageReadError(f"No such image file: {source!s}. Check the path.") from exc
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ImageReadError(f"Could not read the image ({exc}). Use a PNG, JPEG, WebP, TIFF or BMP file.") from exc
 
 
 def editor_to_image_and_mask(value: Mapping[str, Any] | None) -> tuple[np.ndarray | None, np.ndarray | None]:
