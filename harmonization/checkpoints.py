@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html.parser
 import http.client
@@ -38,7 +39,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -625,6 +626,20 @@ def _open(url: str, opener: urllib.request.OpenerDirector | None = None) -> http
     return (opener or urllib.request.build_opener()).open(request, timeout=DOWNLOAD_TIMEOUT_S)
 
 
+@contextlib.contextmanager
+def _replaced_atomically(target: Path, suffix: str) -> Iterator[Path]:
+    """A temporary file beside ``target``: renamed onto ``target`` when the block succeeds, removed when it fails."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def _stream_to_file(
     response: http.client.HTTPResponse, target: Path, *, size: int | None = None, sha256: str | None = None
 ) -> Path:
@@ -632,15 +647,13 @@ def _stream_to_file(
 
     Nothing is left behind when the transfer fails or the file does not verify.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
     declared = response.headers.get("Content-Length")
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
+    with _replaced_atomically(target, ".part") as temporary:
         digest = hashlib.sha256()
         received = 0
         next_report = 64 << 20
         started = time.monotonic()
-        with os.fdopen(handle, "wb") as out:
+        with temporary.open("wb") as out:
             while chunk := response.read(1 << 20):
                 out.write(chunk)
                 digest.update(chunk)
@@ -656,10 +669,6 @@ def _stream_to_file(
             raise OSError(
                 f"sha256 mismatch: got {digest.hexdigest()}, expected {sha256.lower()}; the file was discarded"
             )
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     logger.info("Saved %s (%d bytes in %.1f s)", target, received, time.monotonic() - started)
     return target
 
@@ -798,14 +807,8 @@ def update_metadata(path: str | os.PathLike[str], updates: Mapping[str, str]) ->
         metadata = dict(handle.metadata() or {})
         tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
     metadata.update({str(k): str(v) for k, v in updates.items()})
-    handle_fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle_fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with _replaced_atomically(path, ".tmp") as temporary:
+        save_file(tensors, str(temporary), metadata=metadata)
     return metadata
 
 
