@@ -20,11 +20,9 @@ from typing import Any
 
 import gradio as gr
 
-from harmonization import auto_mask, available_methods, compose, get_method, list_methods, refine_mask
-from harmonization.api import harmonize
-from harmonization.checkpoints import CheckpointNotFoundError
+from harmonization import auto_mask, available_methods, compose, get_method, harmonize, list_methods, refine_mask
+from harmonization.errors import USER_ERRORS
 from harmonization.image_io import (
-    ImageReadError,
     editor_to_image_and_mask,
     image_size,
     load_image,
@@ -34,11 +32,9 @@ from harmonization.image_io import (
     pad_editor_layer_file,
 )
 from harmonization.pipelines.comparison import Comparison, compare
-from harmonization.pipelines.registry import MethodUnavailableError
 
 TITLE = "Image harmonization"
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
-USER_ERRORS = (ValueError, ImageReadError, MethodUnavailableError, FileNotFoundError, CheckpointNotFoundError)
 DEFAULT_METHOD = "local"
 BRUSH_COLOR = "#ff2d6f"
 # The editors' canvas_size: layers the app sends are padded to it (see mask_to_editor_layer), so the mask tools work

@@ -6,16 +6,13 @@ do, run a registered method on tensors and return PIL images at the input's full
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
-
-import torch
-from PIL import Image
 
 from .image_io import (
     MAX_PIXELS,
     ImageInput,
     MaskInput,
+    PILImage,
     load_image,
     load_mask,
     load_rgb8,
@@ -23,79 +20,11 @@ from .image_io import (
     rgb8_to_tensor,
 )
 from .image_io import tensor_to_pil as _tensor_to_pil
-from .ops.mask import binarize, blend, feather
 from .pipelines.compose import place_foreground
-from .pipelines.registry import get_method
+from .pipelines.run import MIN_SIDE, ProgressFn, harmonize_tensor, validate_inputs
 
 __all__ = ["harmonize", "harmonize_tensor", "compose", "auto_mask", "refine_mask", "validate_inputs", "MIN_SIDE",
            "MAX_PIXELS"]
-
-MIN_SIDE = 16
-ProgressFn = Callable[[float, str], None]
-
-
-def validate_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
-    """Check a composite/mask pair before harmonizing.
-
-    Args:
-        image: ``(1, 3, H, W)`` float in [0, 1].
-        mask: ``(1, 1, H, W)`` in [0, 1].
-
-    Raises:
-        ValueError: image under 16 px or over 40 megapixels, no region marked, or a mask covering everything.
-    """
-    height, width = image.shape[-2:]
-    if min(height, width) < MIN_SIDE:
-        raise ValueError(
-            f"The image is {width}x{height} px; both sides must be at least {MIN_SIDE} px. Use a larger image."
-        )
-    if height * width > MAX_PIXELS:
-        raise ValueError(
-            f"The image is {width}x{height} px ({height * width / 1e6:.2f} megapixels); the limit is "
-            f"{MAX_PIXELS / 1e6:.0f} megapixels. Downscale it first."
-        )
-    hard = mask >= 0.5
-    if not bool(hard.any()):
-        raise ValueError(
-            "The mask is empty: no pixel is marked (values >= 0.5). Paint over the object you want to harmonize."
-        )
-    if bool(hard.all()):
-        raise ValueError(
-            "The mask covers the whole image, so there is no background to take the light and colour from. "
-            "Paint only the object you want to harmonize."
-        )
-
-
-def harmonize_tensor(
-    image: torch.Tensor,
-    mask: torch.Tensor,
-    method: str = "local",
-    *,
-    feather_radius: float = 0.0,
-    progress: ProgressFn | None = None,
-    **options: Any,
-) -> torch.Tensor:
-    """Harmonize on tensors: ``(1, 3, H, W)`` float RGB in [0, 1] and ``(1, 1, H, W)`` mask in [0, 1].
-
-    For photo methods the network or transfer sees the binarised mask (``>= 0.5``) and the result is blended with the
-    (optionally feathered) soft mask, so pixels where the mask is 0 are returned bit-identical. Painterly methods
-    receive the soft mask and ``progress`` and return their final image.
-
-    Returns:
-        ``(1, 3, H, W)`` float RGB in [0, 1] on the input's device.
-    """
-    validate_inputs(image, mask)
-    spec = get_method(method)
-    unknown = sorted(set(options) - set(spec.options))
-    if unknown:
-        known = ", ".join(spec.options) or "none"
-        raise ValueError(f"Unknown option(s) {', '.join(map(repr, unknown))} for method {method!r}; "
-                         f"known options: {known}.")
-    if spec.family == "painterly":
-        return spec.run(image, mask, progress=progress, **options)
-    prediction = spec.run(image, binarize(mask), **options)
-    soft = feather(mask, feather_radius) if feather_radius > 0 else mask
-    return blend(prediction.to(image.dtype), image, soft)
 
 
 def harmonize(
@@ -106,7 +35,7 @@ def harmonize(
     feather_radius: float = 0.0,
     progress: ProgressFn | None = None,
     **options: Any,
-) -> Image.Image:
+) -> PILImage:
     """Harmonize the masked region of a composite with its background.
 
     Args:
@@ -146,7 +75,8 @@ def compose(
     scale: float = 1.0,
     center: tuple[float, float] = (0.5, 0.5),
     flip: bool = False,
-) -> tuple[Image.Image, Image.Image]:
+    decontaminate: bool = True,
+) -> tuple[PILImage, PILImage]:
     """Cut the masked foreground, scale and place it on the background.
 
     Args:
@@ -156,19 +86,25 @@ def compose(
         scale: object height relative to the background's height.
         center: relative ``(x, y)`` position of the object's centre on the background.
         flip: mirror the object left-right.
+        decontaminate: clean the edge (default): a binary mask gets a narrow soft edge that follows the photo, and
+            partially transparent pixels are pasted with the object's own colour instead of the photo's, which
+            still carries the colour of the background the object was cut from (see
+            :func:`harmonization.pipelines.compose.place_foreground`). ``False``: the plain cut-and-paste.
 
     Returns:
-        ``(composite, mask)``: the naive composite (RGB) and its mask (L, 255 = pasted object), both at the
-        background's resolution.
+        ``(composite, mask)``: the composite before harmonization (RGB) and its mask (L, 255 = pasted object; the
+        alpha the object was pasted with), both at the background's resolution. Where the mask is 0 the composite
+        is the background's pixel.
     """
     fg = load_image(foreground)
     fg_mask = load_mask(foreground_mask, size=(fg.shape[-1], fg.shape[-2]))
     bg = load_image(background)
-    composite, mask = place_foreground(fg, fg_mask, bg, scale=scale, center=center, flip=flip)
+    composite, mask = place_foreground(fg, fg_mask, bg, scale=scale, center=center, flip=flip,
+                                       decontaminate=decontaminate)
     return _tensor_to_pil(composite), mask_tensor_to_pil(mask)
 
 
-def auto_mask(image: ImageInput) -> Image.Image:
+def auto_mask(image: ImageInput) -> PILImage:
     """Automatic subject mask for a photo of a person (MediaPipe selfie segmentation, run offline with torch).
 
     Args:
@@ -189,7 +125,7 @@ def auto_mask(image: ImageInput) -> Image.Image:
     return mask_tensor_to_pil(mask)
 
 
-def refine_mask(image: ImageInput, mask: MaskInput, band: int | None = None) -> Image.Image:
+def refine_mask(image: ImageInput, mask: MaskInput, band: int | None = None) -> PILImage:
     """Snap a rough brush mask to the subject's edges (see :func:`harmonization.pipelines.subject.refine_mask`).
 
     Args:

@@ -21,7 +21,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import ImageReadError
+
 __all__ = [
+    "PILImage",
     "ImageInput",
     "MaskInput",
     "ImageReadError",
@@ -41,16 +44,14 @@ __all__ = [
     "MAX_PIXELS",
 ]
 
+#: The PIL image type, for annotations outside this module (which never import PIL themselves).
+PILImage = Image.Image
 ImageInput = Union[Image.Image, np.ndarray, str, os.PathLike, bytes]
 MaskInput = Union[Image.Image, np.ndarray, str, os.PathLike, bytes, torch.Tensor]
 
 
 #: The largest image the package accepts (width x height). Files are checked from their header, before decoding.
 MAX_PIXELS = 40_000_000
-
-
-class ImageReadError(ValueError):
-    """The input could not be read as an image (unreadable file, unsupported array, too many pixels)."""
 
 
 def _too_large(width: int, height: int) -> str:

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .image_io import load_mask, load_rgb8, resize_mask8, resize_rgb8
+from .ops.checks import check_shapes
 
 __all__ = ["mse", "fmse", "psnr_from_mse", "psnr", "fpsnr", "evaluate", "CONVENTIONS", "Convention"]
 
@@ -34,11 +35,10 @@ EVAL_SIZE = 256
 
 
 def _check(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> None:
-    if pred.shape != target.shape or pred.ndim != 4:
-        raise ValueError(f"pred and target must share a (B, C, H, W) shape; got {tuple(pred.shape)} and "
-                         f"{tuple(target.shape)}.")
-    if mask is not None and (mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[-2:] != pred.shape[-2:]):
-        raise ValueError(f"mask must be (B, 1, H, W) matching the images; got {tuple(mask.shape)}.")
+    shapes = {"pred": (pred, "B C H W"), "target": (target, "B C H W")}
+    if mask is not None:
+        shapes["mask"] = (mask, "* 1 H W")
+    check_shapes(floating=False, **shapes)
 
 
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -66,9 +66,9 @@ class LoadResult:
 def serve_app() -> Iterator[str]:
     """Launch ``app.demo`` in this process on 127.0.0.1 (a free port; ``app.serve_locally``); yields its URL."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import app
+    from _app import load_app
+
+    app = load_app()
 
     with app.serve_locally() as url:
         yield url

@@ -5,16 +5,14 @@ Run from the repository root: ``python scripts/readme_figures.py`` (writes ``doc
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import harmonization
 
-import harmonization  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 EXAMPLES = ROOT / "examples"
 OUT = ROOT / "docs" / "images"

@@ -7,18 +7,16 @@ Prints each run's wall time (upload, compose, both methods, PNG encoding, downlo
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _app import load_app
 from gradio_client import Client, handle_file
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import app  # noqa: E402
+app = load_app()
 
 EXAMPLES = ROOT / "examples"
 

@@ -1,12 +1,12 @@
-"""Shared pytest setup: offline Hugging Face Hub, the repository root on ``sys.path``, small synthetic inputs and the
-demo served on 127.0.0.1 (``app_url``)."""
+"""Shared pytest setup: offline Hugging Face Hub, small synthetic inputs and the demo served on 127.0.0.1
+(``app_url``). The package is imported as installed (``pip install -e .[dev]``); ``app.py`` from the checkout
+(``pythonpath`` in pyproject.toml)."""
 
 from __future__ import annotations
 
 import os
 import socket
 import struct
-import sys
 import tempfile
 import zlib
 from collections.abc import Generator, Iterator
@@ -17,12 +17,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Importing app.py declares lazily cached examples; keep that cache out of the checkout.
 os.environ.setdefault("GRADIO_EXAMPLES_CACHE", tempfile.mkdtemp(prefix="harmonization-test-examples-"))
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

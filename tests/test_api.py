@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -191,8 +192,9 @@ def test_a_registered_photo_method_is_blended_with_the_soft_mask(temporary_metho
         seen["mask"] = mask
         return torch.full_like(composite, level)
 
-    register_method(Method(name="test-white", label="White", run=paint_white, description="test", options={"level": 1}))
+    register_method(Method(name="test-white", label="White", run=paint_white, description="test"))
     temporary_methods.append("test-white")
+    assert get_method("test-white").options == {"level": 1.0}  # read from the run function's signature
     assert "test-white" in available_methods() and "test-white" in list_methods("photo")
     image = np.zeros((20, 24, 3), np.uint8)
     mask = np.zeros((20, 24), np.float32)
@@ -202,6 +204,31 @@ def test_a_registered_photo_method_is_blended_with_the_soft_mask(temporary_metho
     out = np.asarray(harmonize(image, mask, method="test-white", level=1.0))
     assert set(np.unique(seen["mask"]).tolist()) == {0.0, 1.0}  # the method saw the binarised mask
     np.testing.assert_array_equal(out[..., 0], np.rint(mask * 255).astype(np.uint8))  # blended with the soft one
+
+
+def test_option_values_are_checked_against_the_run_functions_annotations(temporary_methods: list[str]) -> None:
+    def run(composite: torch.Tensor, mask: torch.Tensor, *, level: float = 1.0, name: str | None = None,
+            mode: Literal["a", "b"] = "a", count: int = 2) -> torch.Tensor:
+        return composite
+
+    register_method(Method(name="test-typed", label="Typed", run=run, description="test"))
+    temporary_methods.append("test-typed")
+    image = np.zeros((20, 24, 3), np.uint8)
+    mask = np.zeros((20, 24), bool)
+    mask[5:15, 6:18] = True
+    harmonize(image, mask, method="test-typed", level=2, name="x", mode="b", count=3)  # all accepted
+    for options, expected in (
+        ({"level": "abc"}, r"Option 'level' of method 'test-typed' must be a number.*got 'abc'"),
+        ({"level": True}, r"'level' .* must be a number.*got True"),
+        ({"level": float("nan")}, r"'level' .* must be a finite number; got nan"),
+        ({"count": 2.5}, r"'count' .* must be a whole number; got 2.5"),
+        ({"mode": "c"}, r"'mode' .* must be 'a' or 'b'; got 'c'"),
+        ({"name": 3}, r"'name' .* must be none or text; got 3"),
+        ({"colour": 1}, r"Unknown option\(s\) 'colour' for method 'test-typed'; known options: level, name, mode, "
+                        "count"),
+    ):
+        with pytest.raises(ValueError, match=expected):
+            harmonize(image, mask, method="test-typed", **options)
 
 
 def test_an_unavailable_method_is_listed_but_not_offered(temporary_methods: list[str],

@@ -375,6 +375,6 @@ def _import_without(name: str) -> Any:
 
 
 def test_mask_network_is_loaded_once() -> None:
-    from harmonization.pipelines.subject import load_segmenter
+    from harmonization.hub import load_segmenter
 
     assert load_segmenter("cpu") is load_segmenter("cpu")

@@ -9,10 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from harmonization.calibrate import calibrate_strength, main
-from harmonization.checkpoints import read_metadata, update_metadata
+from harmonization.evaluation.calibrate import calibrate_strength, main
+from harmonization.hub import load_network, read_metadata, update_metadata
 from harmonization.models.phnet import PHNET_TINY, PHNet
-from harmonization.pipelines.neural import load_network
 from tests._training_fakes import make_photo_folder
 
 
@@ -72,7 +71,7 @@ def test_cli_writes_the_strength_that_the_pipeline_then_uses(folds, tmp_path: Pa
         "strength_calibration"]
     after = load_file(str(shipped))
     assert all(torch.equal(before[k], after[k]) and before[k].dtype == after[k].dtype for k in before)
-    assert load_network("phnet", shipped, "cpu").strength == float(written)
+    assert load_network(shipped, "cpu", arch="phnet").strength == float(written)
 
 
 def test_cli_errors(folds, tmp_path: Path) -> None:

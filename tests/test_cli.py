@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import runpy
 import sys
 from pathlib import Path
@@ -134,13 +135,12 @@ def test_compose_outside_the_background_exits_2(files: dict[str, Path], tmp_path
     assert "entirely outside" in capsys.readouterr().err
 
 
-def test_malformed_option_is_an_argparse_error(files: dict[str, Path], tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["harmonize", "--composite", str(files["composite"]), "--mask", str(files["mask"]),
-              "--out", str(tmp_path / "o.png"), "-o", "strength"])
-    assert info.value.code == 2
-    assert "key=value" in capsys.readouterr().err
+def test_malformed_option_is_a_one_line_error(files: dict[str, Path], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["harmonize", "--composite", str(files["composite"]), "--mask", str(files["mask"]),
+                 "--out", str(tmp_path / "o.png"), "-o", "strength"])
+    assert code == 2
+    assert capsys.readouterr().err == "error: Options look like key=value (e.g. strength=0.8); got 'strength'.\n"
 
 
 def test_unknown_option_exits_2(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -172,3 +172,74 @@ def test_python_dash_m_entry_point(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "global" in out and "local" in out
+
+
+def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("harmonize", "compose", "methods", "download", "train", "evaluate", "calibrate", "bench"):
+        assert f"    {name} " in out, name
+
+
+@pytest.mark.parametrize(("argv", "prog"), [
+    (["train", "--help"], "usage: harmonization train"),
+    (["evaluate", "--help"], "usage: harmonization evaluate"),
+    (["calibrate", "--help"], "usage: harmonization calibrate"),
+    (["bench", "networks", "--help"], "usage: harmonization bench networks"),
+    (["bench", "transfer", "--help"], "usage: harmonization bench transfer"),
+])
+def test_delegated_subcommands_parse_their_own_arguments(argv: list[str], prog: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith(prog)
+
+
+@pytest.mark.parametrize(("out", "expected"), [
+    ("result.gif", "must end in one of .png"),
+    ("result", "must end in one of .png"),
+    ("{composite}", "is one of the inputs"),
+    ("{folder}", "is a folder"),
+    ("{readonly}/result.png", "cannot write into"),
+    ("{composite}/result.png", "cannot write into"),  # a file where a folder should be
+])
+def test_the_output_path_is_checked_before_any_work(files: dict[str, Path], tmp_path: Path, out: str, expected: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "a_folder.png"
+    folder.mkdir()
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    if "readonly" in out and os.access(readonly, os.W_OK):
+        pytest.skip("this user (root) may write into a read-only folder")
+    target = out.format(composite=files["composite"], folder=folder, readonly=readonly)
+    target = target if "/" in target else str(tmp_path / target)
+    before = files["composite"].read_bytes()
+    try:
+        code = main(["harmonize", "--composite", str(files["composite"]), "--mask", str(files["mask"]),
+                     "--out", target])
+    finally:
+        readonly.chmod(0o700)
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and expected in err and err.count("\n") == 1
+    assert files["composite"].read_bytes() == before
+
+
+def test_errors_are_one_line_without_a_traceback(files: dict[str, Path], tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    cases = [
+        (["-o", "radius=abc", "--method", "local"], "Option 'radius' of method 'local' must be a number; got 'abc'"),
+        (["-o", "device=tpu", "--method", "phnet"], "Unknown device 'tpu'"),
+        (["-o", "checkpoint=/etc/passwd", "--method", "phnet"], "passwd could not be read as a weights file"),
+        (["--feather", "1e9"], "feather_radius must be a number of pixels in [0, 256]"),
+    ]
+    for extra, expected in cases:
+        code = main(["harmonize", "--composite", str(files["composite"]), "--mask", str(files["mask"]),
+                     "--out", str(tmp_path / "o.png"), *extra])
+        err = capsys.readouterr().err
+        assert code == 2, extra
+        assert err.startswith("error: ") and expected in err, (extra, err)
+        assert "Traceback" not in err

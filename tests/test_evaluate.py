@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harmonization.evaluate import (
+from harmonization.evaluation.evaluate import (
     best_strengths,
     bucket_of,
     evaluate_methods,
@@ -18,7 +18,7 @@ from harmonization.evaluate import (
     main,
     parse_options,
 )
-from harmonization.train import build_model, export_fp16
+from harmonization.training import build_model, export_fp16
 from tests._training_fakes import make_ffhqh_tree, make_iharmony4_tree, make_photo_folder
 
 

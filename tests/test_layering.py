@@ -1,54 +1,76 @@
-"""Architecture rules: models and ops import only torch (and ops); only checkpoints.py talks to the Hub; only
-image_io.py converts PIL/NumPy; the UI contains no image math."""
+"""The architecture is enforced: layers, import direction, no cycles, where PIL/NumPy/the Hub may be imported (the
+rules are listed in ``tests/_layering.py``), and module sizes."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+from _layering import check_app, check_package, cycles
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "harmonization"
+MAX_LINES = 450
+MODEL_FILES = {"phnet.py", "fmm.py"}
 
 
-def _imports(path: Path) -> set[str]:
-    """Top-level names imported by a file (relative imports of our own package are not listed)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-    return {n if n.startswith("harmonization") else n.split(".")[0] for n in names}
+def test_the_package_follows_the_layering_rules() -> None:
+    problems = check_package(PACKAGE, "harmonization")
+    assert not problems, "\n".join(problems)
 
 
-FORBIDDEN_IN_CORE = {"PIL", "numpy", "huggingface_hub", "gradio", "safetensors", "cv2", "requests", "urllib"}
+def test_the_app_contains_no_image_math() -> None:
+    assert check_app(ROOT / "app.py", "harmonization") == []
 
 
-@pytest.mark.parametrize("folder", ["models", "ops"])
-def test_models_and_ops_import_only_torch_and_ops(folder: str) -> None:
-    for path in sorted((PACKAGE / folder).glob("*.py")):
-        imported = _imports(path)
-        bad = imported & FORBIDDEN_IN_CORE
-        bad |= {n for n in imported if n.startswith("harmonization")
-                and not n.startswith(("harmonization.ops", "harmonization.models"))}
-        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}; models/ and ops/ import only torch and ops"
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / "harmonization" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root / "harmonization"
 
 
-def test_only_the_checkpoint_module_talks_to_the_hub() -> None:
-    for path in sorted(PACKAGE.rglob("*.py")):
-        if path.name != "checkpoints.py":
-            assert "huggingface_hub" not in _imports(path), f"{path.relative_to(ROOT)} imports huggingface_hub"
+def test_a_deliberately_wrong_import_is_caught(tmp_path: Path) -> None:
+    package = _write(tmp_path, {
+        "__init__.py": "",
+        "errors.py": "",
+        "ops/__init__.py": "",
+        "ops/mask.py": "import torch\nfrom ..pipelines import run\n",  # upwards, and ops importing pipelines
+        "models/__init__.py": "",
+        "models/net.py": "import numpy as np\nfrom ..ops import mask\n",  # numpy in a model file
+        "hub/__init__.py": "import huggingface_hub\n",  # allowed here
+        "pipelines/__init__.py": "",
+        "pipelines/run.py": "from ..hub import x\nfrom .. import api\n",  # a higher layer (api)
+        "api.py": "from .pipelines import run\nfrom PIL import Image\n",  # PIL outside image_io
+        "image_io.py": "from PIL import Image\nimport numpy\n",  # allowed
+    })
+    problems = check_package(package, "harmonization")
+    text = "\n".join(problems)
+    assert "harmonization/ops/mask.py:2: ops.mask (layer 1) imports pipelines.run (layer 4)" in text
+    assert "ops.mask imports pipelines.run; models/ and ops/ import only torch, ops and errors" in text
+    assert "harmonization/models/net.py:1: models.net imports numpy" in text
+    assert "harmonization/pipelines/run.py:2: pipelines.run (layer 4) imports api (layer 5)" in text
+    assert "harmonization/api.py:2: api imports PIL" in text
+    assert "import cycle: harmonization.api -> harmonization.pipelines.run -> harmonization.api" in text
+    assert not any(p.startswith(("harmonization/hub/", "harmonization/image_io.py")) for p in problems)
+    assert len(problems) == 6, text
 
 
-def test_numpy_conversions_live_in_image_io() -> None:
-    allowed = {"image_io.py", "metrics.py"}
-    for path in sorted(PACKAGE.rglob("*.py")):
-        if path.name not in allowed:
-            assert "numpy" not in _imports(path), f"{path.relative_to(ROOT)} imports numpy; convert in image_io.py"
+def test_an_unassigned_module_is_reported(tmp_path: Path) -> None:
+    package = _write(tmp_path, {"__init__.py": "", "utils.py": "import os\n"})
+    assert check_package(package, "harmonization") == [
+        "no layer is assigned to the module 'utils'; add it to RANKS in tests/_layering.py"]
 
 
-def test_app_has_no_image_math() -> None:
-    imported = _imports(ROOT / "app.py")
-    assert not imported & {"torch", "numpy", "PIL", "kornia", "cv2"}, sorted(imported)
+def test_cycle_finder() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+@pytest.mark.parametrize("path", sorted([*PACKAGE.rglob("*.py"), ROOT / "app.py"]), ids=lambda p: p.name)
+def test_no_module_is_over_450_lines(path: Path) -> None:
+    if path.name in MODEL_FILES:
+        pytest.skip("model files may be longer (one architecture per file)")
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_LINES, f"{path.relative_to(ROOT)} has {lines} lines; split it by concern"

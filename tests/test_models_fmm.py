@@ -18,8 +18,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harmonization.bench import BenchCase, format_table, run_case
-from harmonization.bench_fmm import fmm_cases
+from harmonization.benchmarks.networks import fmm_cases
+from harmonization.benchmarks.runner import BenchCase, format_table, run_case
 from harmonization.models._loading import StateDictMismatchError
 from harmonization.models.fmm import (
     FMM,

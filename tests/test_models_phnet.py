@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harmonization.bench import BENCHMARKS, BenchCase, composite_and_mask, format_table, main, run_case
+from harmonization.benchmarks.networks import BENCHMARKS, main
+from harmonization.benchmarks.runner import BenchCase, composite_and_mask, format_table, run_case
 from harmonization.models._loading import StateDictMismatchError
 from harmonization.models.phnet import (
     PHNET_FFHQH,

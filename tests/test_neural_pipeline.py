@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +12,13 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 import harmonization
-from harmonization import checkpoints
-from harmonization.bench_transfer import OracleNetwork
-from harmonization.checkpoints import CheckpointSpec, LocalSource, load_state_dict
-from harmonization.models import build_from_state_dict, from_original_checkpoint
+from harmonization import hub
+from harmonization.benchmarks.transfer import OracleNetwork
+from harmonization.errors import CheckpointFileError, MethodUnavailableError
+from harmonization.hub import CheckpointSpec, LoadedNetwork, LocalSource, load_network, load_state_dict
+from harmonization.models import build_from_state_dict
 from harmonization.models.phnet import PHNET_TINY, PHNet
-from harmonization.pipelines.neural import LoadedNetwork, load_network, network_unavailable_reason, run_network
-from harmonization.pipelines.registry import MethodUnavailableError
+from harmonization.pipelines.neural import network_unavailable_reason, run_loaded, run_network
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +56,51 @@ def test_file_formats_and_refusal_of_pickles(tiny_phnet_file: Path, tmp_path: Pa
     pth = tmp_path / "plain.pth"
     torch.save(state, pth)
     a = build_from_state_dict("phnet", state)
-    b = from_original_checkpoint("phnet", pth)
+    b = load_network(pth, "cpu", arch="phnet")
     x, m = torch.rand(1, 3, 32, 40), (torch.rand(1, 1, 32, 40) > 0.5).float()
-    torch.testing.assert_close(a(x, m), b(x, m))
-    with pytest.raises(ValueError, match="safetensors file"):
-        from_original_checkpoint("phnet", tiny_phnet_file)
+    torch.testing.assert_close(a(x, m), b.model(x, m))
+    assert b.resolution == 512  # a published-style .pth says nothing: the family's published resolution
+    with pytest.raises(ValueError, match="does not say which network"):
+        load_network(pth, "cpu")
     evil = tmp_path / "evil.pth"
     torch.save({"weights": state, "object": Path("/")}, evil)
-    with pytest.raises(ValueError, match="weights_only|pickled"):
-        from_original_checkpoint("phnet", evil)
+    with pytest.raises(CheckpointFileError, match="Refusing to load evil.pth.*pickled"):
+        load_network(evil, "cpu", arch="phnet")
+
+
+def test_a_path_runs_with_the_settings_its_metadata_and_the_registry_give() -> None:
+    # Regression: the shipped file given by path ran at 512 px while the registry name ran at 320 px.
+    by_name = load_network("phnet-shared-photos", "cpu")
+    by_path = load_network(str(hub.resolve_checkpoint("phnet-shared-photos").path), "cpu")
+    assert by_name.resolution == by_path.resolution == 320
+    assert (by_name.transfer, by_name.strength) == (by_path.transfer, by_path.strength) == ("global", 0.6)
+    assert by_name.model is by_path.model  # one cache entry per file
+
+
+def test_non_finite_weights_and_non_regular_files_are_refused(tiny_phnet_file: Path, tmp_path: Path) -> None:
+    state = {k: v.clone() for k, v in load_state_dict(tiny_phnet_file).items()}
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key].view(-1)[0] = float("nan")
+    broken = tmp_path / "nan.safetensors"
+    save_file(state, str(broken), metadata={"arch": "phnet"})
+    image, mask = _scene(32, 32)
+    with pytest.raises(CheckpointFileError, match=rf"nan.safetensors holds NaN or infinite weights in 1 tensor.*{key}"):
+        harmonization.harmonize(image, mask, "phnet", checkpoint=str(broken), device="cpu")
+    fifo = tmp_path / "weights.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(CheckpointFileError, match="is a FIFO"):
+        harmonization.harmonize(image, mask, "phnet", checkpoint=str(fifo), device="cpu")
+    (tmp_path / "folder.pth").mkdir()
+    with pytest.raises(CheckpointFileError, match="is a folder"):
+        load_network(tmp_path / "folder.pth", arch="phnet")
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointFileError, match="empty.pth could not be read as a weights file"):
+        load_network(empty, arch="phnet")
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(tiny_phnet_file.read_bytes()[:300])
+    with pytest.raises(CheckpointFileError, match="truncated.safetensors could not be read"):
+        load_network(truncated, arch="phnet")
 
 
 def test_registered_checkpoint_makes_the_method_available(tiny_phnet_file: Path, tmp_path: Path,
@@ -71,7 +108,7 @@ def test_registered_checkpoint_makes_the_method_available(tiny_phnet_file: Path,
     monkeypatch.setenv("HARMONIZATION_CHECKPOINTS_DIR", str(tmp_path))
     spec = CheckpointSpec(name="phnet-test-tiny", arch="phnet", resolution=64, redistributable=True,
                           sources=(LocalSource("phnet_test_tiny.safetensors", "phnet-safetensors", shipped=True),))
-    monkeypatch.setitem(checkpoints._REGISTRY, spec.name, spec)
+    monkeypatch.setitem(hub.registry._REGISTRY, spec.name, spec)
     reason = network_unavailable_reason("phnet")
     assert reason is not None and "phnet-test-tiny" in reason and "checkpoints/" in reason
     assert "phnet" not in harmonization.available_methods()
@@ -97,7 +134,7 @@ def test_aspect_ratio_kept_and_padding_removed(tiny_phnet_file: Path) -> None:
     composite = torch.rand(1, 3, 300, 500)
     mask = torch.zeros(1, 1, 300, 500)
     mask[..., 100:200, 200:300] = 1
-    out = run_network(composite, mask, arch="phnet", network=LoadedNetwork(model, 64, "tiny"))
+    out = run_loaded(composite, mask, LoadedNetwork(model, 64, "tiny"))
     assert out.shape == composite.shape
     # long side 500 -> 64, short side 300 -> 38, padded to 40 (multiple of 8): not squashed to a square.
     assert seen == [(1, 3, 40, 64)]
@@ -119,7 +156,7 @@ def test_affine_transfer_beats_upsampling_with_a_perfect_low_resolution_predicti
     network = LoadedNetwork(oracle, 64, "oracle")
     errors = {}
     for transfer in ("affine", "upsample"):
-        pred = run_network(composite, mask, arch="phnet", transfer=transfer, network=network)
+        pred = run_loaded(composite, mask, network, transfer=transfer)
         errors[transfer] = float(((pred - target) ** 2 * mask).sum() / (3 * mask.sum()))
     assert errors["affine"] < 0.1 * errors["upsample"]
 
@@ -128,10 +165,8 @@ def test_bad_transfer_and_wrong_arch(tiny_phnet_file: Path) -> None:
     with pytest.raises(ValueError, match="transfer must be"):
         run_network(torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32), arch="phnet",
                     checkpoint=str(tiny_phnet_file), transfer="nearest")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="is a fmm checkpoint|not phnet"):
+    with pytest.raises(ValueError, match="fmm-iharmony-256 is a fmm checkpoint, not phnet"):
         run_network(torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32), arch="phnet", checkpoint="fmm-iharmony-256")
-
-
 
 
 def test_strength_moves_between_composite_and_prediction_and_metadata_sets_the_default(
@@ -164,18 +199,19 @@ def test_bad_strength_option_and_metadata_are_explained(tiny_phnet_file: Path, t
     with pytest.raises(ValueError, match=r"strength must be in \[0, 2\].*got 2.5"):
         harmonization.harmonize(image, mask, "phnet", checkpoint=str(tiny_phnet_file), strength=2.5)
     state = {k: v.contiguous() for k, v in load_state_dict(tiny_phnet_file).items()}
-    for text, expected in (("strong", "is not a number"), ("3", r"metadata strength must be in \[0, 2\]")):
+    for text in ("strong", "3", "nan"):
         path = tmp_path / f"bad_{text}.safetensors"
         save_file(state, str(path), metadata={"strength": text})
-        with pytest.raises(ValueError, match=rf"bad_{text}\.safetensors.*{expected}"):
+        with pytest.raises(ValueError, match=rf"bad_{text}\.safetensors: metadata strength '{text}' is not a number "
+                                             r"in \[0, 2\]"):
             harmonization.harmonize(image, mask, "phnet", checkpoint=str(path), device="cpu")
 
 
 @pytest.mark.parametrize("name", ["phnet-shared-photos", "fmm-shared-photos"])
 def test_shipped_checkpoints_run_at_the_strength_their_model_cards_state(name: str) -> None:
-    resolved = checkpoints.resolve_checkpoint(name, allow_network=False)
-    metadata = checkpoints.read_metadata(resolved.path)
+    resolved = hub.resolve_checkpoint(name, allow_network=False)
+    metadata = hub.read_metadata(resolved.path)
     assert "calibration" in metadata["strength_calibration"]
     card = (resolved.path.parent / f"MODEL_CARD_{name}.md").read_text()
     assert f"`strength: {metadata['strength']}`" in card
-    assert load_network(resolved.spec.arch, name, "cpu").strength == float(metadata["strength"])
+    assert load_network(name, "cpu").strength == float(metadata["strength"])

@@ -117,7 +117,8 @@ def test_anchor_to_background_undoes_a_global_colour_change_using_the_background
 def test_pipeline_anchors_networks_that_were_trained_anchored() -> None:
     from torch import nn
 
-    from harmonization.pipelines.neural import LoadedNetwork, run_network
+    from harmonization.hub import LoadedNetwork
+    from harmonization.pipelines.neural import run_loaded
 
     class Dimmer(nn.Module):
         """A whole-image 'network' that returns the image at a different global level."""
@@ -133,8 +134,8 @@ def test_pipeline_anchors_networks_that_were_trained_anchored() -> None:
     composite = torch.rand(1, 3, 32, 48)
     mask = torch.zeros(1, 1, 32, 48)
     mask[..., 8:24, 10:30] = 1
-    plain = run_network(composite, mask, arch="phnet", network=LoadedNetwork(Dimmer(), 48, "dimmer"))
-    anchored = run_network(composite, mask, arch="phnet", network=LoadedNetwork(Dimmer(), 48, "dimmer", True))
+    plain = run_loaded(composite, mask, LoadedNetwork(Dimmer(), 48, "dimmer"))
+    anchored = run_loaded(composite, mask, LoadedNetwork(Dimmer(), 48, "dimmer", True))
     shift = torch.tensor([0.1, -0.05, 0.15]).view(1, 3, 1, 1)
     torch.testing.assert_close(plain, 0.8 * composite + shift, atol=1e-5, rtol=0)
     # the default ridge (0.01) pulls the fitted gain slightly towards 1, so the match is close, not exact
@@ -143,8 +144,9 @@ def test_pipeline_anchors_networks_that_were_trained_anchored() -> None:
 
 
 def test_global_transfer_recolours_the_full_resolution_image_with_the_low_resolution_map() -> None:
+    from harmonization.hub import LoadedNetwork
     from harmonization.ops.colortransfer import transfer_global_affine
-    from harmonization.pipelines.neural import LoadedNetwork, run_network
+    from harmonization.pipelines.neural import run_loaded
 
     torch.manual_seed(4)
     full = F.interpolate(torch.rand(1, 3, 8, 12), size=(64, 96), mode="bilinear", align_corners=False)  # smooth
@@ -166,7 +168,7 @@ def test_global_transfer_recolours_the_full_resolution_image_with_the_low_resolu
             return torch.einsum("ij,bjhw->bihw", self.a, x) + b
 
     big_mask = (F.interpolate(mask, size=(64, 96)) > 0.5).float()
-    result = run_network(full, big_mask, arch="phnet", network=LoadedNetwork(Recolour(), 24, "t", False, "global"))
+    result = run_loaded(full, big_mask, LoadedNetwork(Recolour(), 24, "t", False, "global"))
     # the pipeline = the op on the working-size composite/prediction/mask, applied to the full-resolution composite
     low_pipeline = F.interpolate(full, size=(16, 24), mode="bilinear", align_corners=False, antialias=True)
     mask_pipeline = (F.interpolate(big_mask, size=(16, 24), mode="area") >= 0.5).float()

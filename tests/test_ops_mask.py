@@ -113,7 +113,9 @@ def test_check_image_and_mask_messages() -> None:
         check_image(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
     with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
         check_mask(torch.zeros(1, 3, 8, 8))
-    with pytest.raises(ValueError, match="does not match"):
+    with pytest.raises(ValueError, match=r"mask has W=9 but the image has W=8; the shapes \(B, 1, H, W\) must agree"):
         check_mask(torch.zeros(1, 1, 8, 9), image)
+    with pytest.raises(ValueError, match=r"mask has B=2 but the image has B=1"):
+        check_mask(torch.zeros(2, 1, 8, 8), image)
     with pytest.raises(TypeError):
         check_mask(None)  # type: ignore[arg-type]

@@ -12,9 +12,8 @@ import torch
 import torch.multiprocessing as mp
 from conftest import free_port
 
-from harmonization.losses import batch_psnr, fg_normalized_mse, masked_gradient_l1, mse_loss, phnet_loss, psnr_loss
 from harmonization.models import build_from_state_dict
-from harmonization.train import (
+from harmonization.training import (
     TrainConfig,
     build_datasets,
     build_model,
@@ -25,6 +24,14 @@ from harmonization.train import (
     main,
     save_checkpoint,
     train,
+)
+from harmonization.training.losses import (
+    batch_psnr,
+    fg_normalized_mse,
+    masked_gradient_l1,
+    mse_loss,
+    phnet_loss,
+    psnr_loss,
 )
 from tests._training_fakes import make_photo_folder
 
@@ -142,7 +149,7 @@ def test_checkpoint_and_fp16_export_round_trip(tmp_path: Path) -> None:
     with safe_open(str(half), framework="pt") as handle:
         assert handle.metadata()["resolution"] == "32" and handle.metadata()["arch"] == "phnet"
         assert {handle.get_tensor(k).dtype for k in handle.keys()} <= {torch.float16, torch.int64}  # noqa: SIM118
-    from harmonization.checkpoints import load_state_dict
+    from harmonization.hub import load_state_dict
 
     loaded = build_from_state_dict("phnet", load_state_dict(half))
     for key, value in model.state_dict().items():
@@ -189,7 +196,7 @@ def test_cli_trains_fmm_and_exports(tmp_path: Path) -> None:
                  "--size", "32", "--batch", "2", "--steps", "1", "--val-every", "1", "--val-limit", "1",
                  "--out", str(out), "--threads", "1", "--export", str(tmp_path / "fmm16.safetensors")])
     assert code == 0
-    from harmonization.checkpoints import load_state_dict
+    from harmonization.hub import load_state_dict
 
     model = build_from_state_dict("fmm", load_state_dict(tmp_path / "fmm16.safetensors"))
     assert model.config.enc_channels == (8, 16, 16, 32)
@@ -212,11 +219,8 @@ def _ddp_worker(rank: int, world: int, port: int, config: TrainConfig, result_di
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    train(config)
-    # after training every rank holds the same weights (DDP averages the gradients)
-    from harmonization.train import build_model as _build
-
-    del _build
+    model = train(config)["model"]
+    torch.save({k: v.detach().clone() for k, v in model.named_parameters()}, Path(result_dir) / f"rank{rank}.pt")
 
 
 @pytest.mark.slow
@@ -229,6 +233,17 @@ def test_ddp_gloo_two_processes(tmp_path: Path) -> None:
     assert [e["step"] for e in events if e["event"] == "train"] == [1, 2]
     state = torch.load(Path(config.out) / "last_state.pt", weights_only=True)
     assert state["step"] == 2
+    # every rank ends with the same weights (DDP broadcasts the start and averages the gradients) ... (BatchNorm
+    # running statistics are buffers each rank updates from its own last batch; rank 0 saves its own)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert ranks[0].keys() == ranks[1].keys()
+    for key in ranks[0]:
+        assert torch.equal(ranks[0][key], ranks[1][key]), key
+    # ... which are the trained ones, not the initial ones
+    torch.manual_seed(config.seed)
+    initial = dict(build_model(config.arch, config.model_config, zero_init_head=config.zero_init_head)
+                   .named_parameters())
+    assert any(not torch.equal(initial[k], ranks[0][k]) for k in initial)
 
 
 def test_anchored_training_records_it_and_the_pipeline_anchors(tmp_path: Path) -> None:
@@ -236,7 +251,7 @@ def test_anchored_training_records_it_and_the_pipeline_anchors(tmp_path: Path) -
     ``output: background-anchored`` and ``transfer: global``, and loading the export makes the pipeline do both."""
     from safetensors import safe_open
 
-    from harmonization.pipelines.neural import load_network
+    from harmonization.hub import load_network
 
     init = tmp_path / "init.safetensors"
     torch.manual_seed(3)
@@ -247,9 +262,9 @@ def test_anchored_training_records_it_and_the_pipeline_anchors(tmp_path: Path) -
     with safe_open(str(tmp_path / "anchored16.safetensors"), framework="pt") as handle:
         assert handle.metadata()["output"] == "background-anchored"
         assert handle.metadata()["transfer"] == "global"
-    loaded = load_network("phnet", tmp_path / "anchored16.safetensors", "cpu")
+    loaded = load_network(tmp_path / "anchored16.safetensors", "cpu", arch="phnet")
     assert loaded.anchored and loaded.transfer == "global"
-    plain = load_network("phnet", init, "cpu")
+    plain = load_network(init, "cpu", arch="phnet")
     assert not plain.anchored and plain.transfer == "affine"
 
 

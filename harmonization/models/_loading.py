@@ -1,6 +1,6 @@
 """State-dict helpers shared by every model file: prefix cleaning and strict loading with a readable report.
 
-Only torch is imported here; reading files from disk or the Hub is the job of :mod:`harmonization.checkpoints`.
+Only torch is imported here; reading files from disk or the Hub is the job of :mod:`harmonization.hub`.
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from ..errors import StateDictMismatchError
+
 __all__ = ["clean_state_dict", "load_strict", "StateDictMismatchError"]
-
-
-class StateDictMismatchError(ValueError):
-    """Raised when a state dict does not fit a module exactly (missing, unexpected or mis-shaped keys)."""
 
 
 def clean_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

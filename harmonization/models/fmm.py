@@ -38,6 +38,7 @@ __all__ = [
     "UpBlock",
     "normalize_original_checkpoint",
     "build_from_state_dict",
+    "PRETRAINED",
 ]
 
 @dataclass(frozen=True)
@@ -504,3 +505,20 @@ def build_from_state_dict(state_dict: Any, *, what: str = "FMM checkpoint") -> F
     model = FMM(FMMConfig.from_state_dict(sd))
     load_strict(model, sd, what=what)
     return model.eval()
+
+
+# ----------------------------------------------------------------------------------------------------- checkpoints
+#: The checkpoints of this family, as plain data (registered by ``harmonization.hub.catalog``). Published first.
+PRETRAINED: tuple[dict, ...] = (
+    dict(name="fmm-iharmony-256", resolution=256, format="fmm-original",
+         sources=(dict(kind="local", filename="fmm_network.pth"),
+                  dict(kind="gdrive", file_id="1wwDMRnAUp_xrTisyzZ3XTgghp15u2Xsy", filename="network.pth")),
+         description="FMM (Hao et al., BMVC 2020) original release, trained on iHarmony4 at 256 px",
+         license="none given (the repository has no licence file); never redistribute, download at run time"),
+    dict(name="fmm-shared-photos", resolution=256, format="fmm-safetensors",
+         sources=(dict(kind="local", filename="fmm_shared_photos.safetensors", shipped=True),),
+         description="FMM trained by us on CPU on synthetic composites of 114 shared photos, runs at 256 px; see "
+                     "checkpoints/MODEL_CARD_fmm-shared-photos.md",
+         license="MIT (our weights); trained on photos under CC0/CC-BY(-SA)/GPL/LGPL licences, see the model card",
+         redistributable=True),
+)

@@ -38,6 +38,7 @@ __all__ = [
     "PatchColorTransfer",
     "config_from_state_dict",
     "build_from_state_dict",
+    "PRETRAINED",
 ]
 
 _PN_EPS = 1e-7  # masked statistics of the patch-based normalisation
@@ -526,3 +527,35 @@ def build_from_state_dict(
     model = PHNet(config)
     load_strict(model, clean_state_dict(_unwrap(state_dict)), what=what)
     return model.eval()
+
+
+# ----------------------------------------------------------------------------------------------------- checkpoints
+_URL_BASE = "https://n-ws-620xz-pd11.s3pd11.sbercloud.ru/b-ws-620xz-pd11-jux/harmonization/models/"
+_PUBLISHED_LICENSE = "not stated by the authors (PHNet, arXiv 2402.17561); download at run time"
+_OURS_LICENSE = "MIT (our weights); trained on photos under CC0/CC-BY(-SA)/GPL/LGPL licences, see the model card"
+
+#: The checkpoints of this family, as plain data (``harmonization.hub.catalog`` registers them; a source is
+#: ``{"kind": "local" | "hub" | "url" | ..., **fields}``, see :mod:`harmonization.hub.sources`). Published first.
+PRETRAINED: tuple[dict, ...] = (
+    dict(name="phnet-portrait-1024", config="iharmony", resolution=1024, format="phnet-original",
+         sources=(dict(kind="local", filename="best_pure.pth"),
+                  dict(kind="hub", repo_id="befozg/PortraitTransfer", filename="checkpoints/best_pure.pth",
+                       repo_type="space")),
+         description="PHNet (iharmony configuration) from the PortraitTransfer demo Space, run at 1024 px; portraits",
+         license=_PUBLISHED_LICENSE),
+    *(dict(name=name, config=config, resolution=resolution, format="phnet-original",
+           sources=(dict(kind="local", filename=file), dict(kind="url", url=_URL_BASE + file, filename=file)),
+           description=f"PHNet original release ({config} configuration, {resolution} px), {what}",
+           license=_PUBLISHED_LICENSE)
+      for name, file, config, resolution, what in (
+          ("phnet-iharmony-512", "best_iharmony.pth", "iharmony", 512, "trained on iHarmony4"),
+          ("phnet-ffhqh-256", "best_ffhqh256.pth", "ffhqh", 256, "trained on FFHQH portraits"),
+          ("phnet-ffhqh-512", "best_ffhqh512.pth", "ffhqh", 512, "trained on FFHQH portraits"),
+          ("phnet-ffhqh-1024", "best_ffhqh1024.pth", "ffhqh", 1024, "trained on FFHQH portraits"),
+      )),
+    dict(name="phnet-shared-photos", config="iharmony", resolution=320, format="phnet-safetensors",
+         sources=(dict(kind="local", filename="phnet_shared_photos.safetensors", shipped=True),),
+         description="PHNet (iharmony configuration) trained by us on CPU on synthetic composites of 114 shared "
+                     "photos, runs at 320 px; see checkpoints/MODEL_CARD_phnet-shared-photos.md",
+         license=_OURS_LICENSE, redistributable=True),
+)

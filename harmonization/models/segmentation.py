@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["OpGraph", "SUPPORTED_OPS"]
+__all__ = ["OpGraph", "PRETRAINED", "SUPPORTED_OPS"]
 
 SUPPORTED_OPS = ("conv", "conv_transpose", "global_avg_pool", "add", "mul", "resize_bilinear", "relu", "relu6",
                  "hardswish", "sigmoid")
@@ -116,3 +116,14 @@ class OpGraph(nn.Module):
                 out = torch.sigmoid(a)
             values[op["out"]] = out
         return values[self.spec["output"]]
+
+
+#: The shipped checkpoint of this family, as plain data (registered by ``harmonization.hub.catalog``).
+PRETRAINED: tuple[dict, ...] = (
+    dict(name="selfie-segmentation", resolution=256, format="op-graph",
+         sources=(dict(kind="local", filename="selfie_segmentation.safetensors", shipped=True),),
+         description="MediaPipe selfie segmentation (general model, 256x256), converted to an op graph run with "
+                     "torch; the app's automatic subject mask (people)",
+         license="Apache-2.0 (Google, mediapipe 0.10.14); see checkpoints/MODEL_CARD_selfie-segmentation.md",
+         redistributable=True),
+)

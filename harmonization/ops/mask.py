@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d, guided_blur
 
+from .checks import check_shapes
 from .color import local_masked_mean_std
 
 __all__ = ["check_image", "check_mask", "binarize", "dilate", "erode", "feather", "blend", "mask_bbox",
@@ -19,25 +20,15 @@ __all__ = ["check_image", "check_mask", "binarize", "dilate", "erode", "feather"
 
 def check_image(image: torch.Tensor, name: str = "image") -> None:
     """Raise unless ``image`` is a floating ``(B, 3, H, W)`` tensor."""
-    if not isinstance(image, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor; got {type(image).__name__}.")
-    if image.ndim != 4 or image.shape[1] != 3 or not image.is_floating_point():
-        raise ValueError(
-            f"{name} must be a float tensor of shape (B, 3, H, W); got {tuple(image.shape)} {image.dtype}."
-        )
+    check_shapes(**{name: (image, "B 3 H W")})
 
 
 def check_mask(mask: torch.Tensor, image: torch.Tensor | None = None, name: str = "mask") -> None:
     """Raise unless ``mask`` is a floating ``(B, 1, H, W)`` tensor matching ``image``'s batch and size."""
-    if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor; got {type(mask).__name__}.")
-    if mask.ndim != 4 or mask.shape[1] != 1 or not mask.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor of shape (B, 1, H, W); got {tuple(mask.shape)} {mask.dtype}.")
-    if image is not None and (mask.shape[0] != image.shape[0] or mask.shape[-2:] != image.shape[-2:]):
-        raise ValueError(
-            f"{name} of shape {tuple(mask.shape)} does not match the image of shape {tuple(image.shape)}; "
-            "they need the same batch size, height and width."
-        )
+    if image is None:
+        check_shapes(**{name: (mask, "B 1 H W")})
+    else:
+        check_shapes(**{"the image": (image, "B * H W"), name: (mask, "B 1 H W")})
 
 
 def binarize(mask: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from PIL import Image
 
-from ..api import harmonize_tensor, validate_inputs
-from ..image_io import tensor_to_pil
+from ..image_io import PILImage, tensor_to_pil
 from .registry import get_method
+from .run import harmonize_tensor, validate_inputs
 
 __all__ = ["ColumnResult", "Comparison", "compare"]
 
@@ -21,7 +20,7 @@ __all__ = ["ColumnResult", "Comparison", "compare"]
 class ColumnResult:
     """One result column: the image, the method that made it, what produced it and how long it took."""
 
-    image: Image.Image
+    image: PILImage
     method: str
     label: str
     source: str

@@ -6,7 +6,7 @@ import functools
 
 from .classical import global_transfer, local_transfer
 from .neural import network_source_info, network_unavailable_reason, run_network
-from .painterly import DEFAULT_STYLE_STRENGTH, painterly_fuse, vgg_source_info, vgg_unavailable_reason
+from .painterly import painterly_fuse, vgg_source_info, vgg_unavailable_reason
 from .registry import Method, register_method
 
 register_method(
@@ -15,7 +15,6 @@ register_method(
         label="Global colour transfer",
         run=global_transfer,
         description="Moves the object's Lab mean and contrast to the whole background's (no weights needed).",
-        options={"strength": 1.0},
     )
 )
 register_method(
@@ -24,7 +23,6 @@ register_method(
         label="Local colour transfer",
         run=local_transfer,
         description="Like global, but with the light and colour of the background around each part of the object.",
-        options={"strength": 1.0, "radius": 0.5, "work_size": 128},
     )
 )
 
@@ -37,7 +35,6 @@ def _network_method(arch: str, label: str, description: str) -> Method:
         description=description,
         unavailable_reason=functools.partial(network_unavailable_reason, arch),
         source_info=functools.partial(network_source_info, arch),
-        options={"checkpoint": None, "transfer": None, "strength": None, "device": None, "resolution": None},
     )
 
 
@@ -61,8 +58,6 @@ def _painterly_method(name: str, mode: str, label: str, description: str) -> Met
         counterpart="painterly-global",
         unavailable_reason=vgg_unavailable_reason,
         source_info=vgg_source_info,
-        options={"style_strength": DEFAULT_STYLE_STRENGTH, "steps": None, "size": 512, "seed": 0, "device": None,
-                 "vgg": "vgg19", "precision": "auto", "threads": None},
     )
 
 

@@ -1,9 +1,9 @@
 """The photo-harmonization pipeline shared by the neural networks (PHNet, FMM).
 
-What differs between networks lives in the models and in one :class:`NetworkKind` entry each; everything else is
-here: checkpoint choice, resolution (the long side goes to the checkpoint's training resolution, the aspect ratio is
-kept and the short side is padded by reflection to a multiple of 8, never squashed), the binarised mask for the
-network, and the way back to full resolution.
+What differs between networks lives in the models and in their checkpoints (loaded, with how to run them, by
+:func:`harmonization.hub.load_network`); everything else is here: resolution (the long side goes to the checkpoint's
+training resolution, the aspect ratio is kept and the short side is padded by reflection to a multiple of 8, never
+squashed), the binarised mask for the network, and the way back to full resolution.
 
 Back to full resolution, three ways (``transfer=``; default: what the checkpoint's metadata says, else ``"affine"``):
 
@@ -23,27 +23,16 @@ calibrated default below 1: how far to trust a network trained on little data, m
 
 from __future__ import annotations
 
-import functools
 import math
 import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoints import (
-    CheckpointNotFoundError,
-    ResolvedCheckpoint,
-    get_checkpoint_spec,
-    list_checkpoints,
-    read_metadata,
-    resolve_checkpoint,
-)
-from ..checkpoints import load_state_dict as _load_file
-from ..models import build_from_state_dict
+from ..errors import MethodUnavailableError
+from ..hub import TRANSFERS, LoadedNetwork, default_checkpoint, load_network
+from ..hub.loading import Transfer
 from ..ops.colortransfer import (
     anchor_to_background,
     apply_local_affine,
@@ -51,140 +40,15 @@ from ..ops.colortransfer import (
     transfer_global_affine,
 )
 from ..ops.mask import binarize, check_image, check_mask, dilate
-from .registry import MethodUnavailableError, check_strength
+from .registry import check_strength
 
-__all__ = ["NetworkKind", "NETWORKS", "LoadedNetwork", "load_network", "run_network", "default_checkpoint",
-           "network_unavailable_reason", "network_source_info", "predict_low_resolution", "resolve_device"]
+__all__ = ["run_network", "run_loaded", "network_unavailable_reason", "network_source_info", "predict_low_resolution",
+           "MAX_RESOLUTION"]
 
-Transfer = Literal["affine", "global", "upsample"]
-TRANSFERS = ("affine", "global", "upsample")
-ANCHORED_OUTPUT = "background-anchored"
-"""Checkpoint metadata ``output`` value: the network's output is defined up to a global colour transform, fixed by
-matching its background to the composite's (:func:`harmonization.ops.colortransfer.anchor_to_background`)."""
 SIZE_MULTIPLE = 8
 COARSE_GRID = 128  # long side of the grid on which the colour model is fitted
-
-
-@dataclass(frozen=True)
-class NetworkKind:
-    """What the pipeline needs to know about one network family.
-
-    Attributes:
-        arch: architecture name in :data:`harmonization.models.ARCHITECTURES` and the checkpoint registry.
-        label: human-readable name.
-        default_resolution: training resolution assumed for a checkpoint file given by path.
-    """
-
-    arch: str
-    label: str
-    default_resolution: int
-
-
-NETWORKS: dict[str, NetworkKind] = {
-    "phnet": NetworkKind("phnet", "PHNet", 512),
-    "fmm": NetworkKind("fmm", "FMM", 256),
-}
-
-
-@dataclass(frozen=True)
-class LoadedNetwork:
-    """An eval-mode network with the resolution it runs at and where its weights came from.
-
-    ``anchored``: the checkpoint was trained with background anchoring (metadata ``output: background-anchored``),
-    so the pipeline anchors its output the same way; published checkpoints are used as they are. ``transfer``: the
-    default way back to full resolution (metadata ``transfer``, else ``"affine"``). ``strength``: the default strength
-    (metadata ``strength``, else 1.0; see the module docstring).
-    """
-
-    model: nn.Module
-    resolution: int
-    description: str
-    anchored: bool = False
-    transfer: Transfer = "affine"
-    strength: float = 1.0
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` as a :class:`torch.device`; ``None`` = CUDA when available, else CPU (the networks' default)."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _checkpoint_names(arch: str) -> list[str]:
-    """Registered checkpoints of ``arch`` in preference order: published ones first, then ours (shipped)."""
-    names = list_checkpoints(arch)
-    return sorted(names, key=lambda n: any(getattr(s, "shipped", False) for s in get_checkpoint_spec(n).sources))
-
-
-def default_checkpoint(arch: str) -> ResolvedCheckpoint:
-    """The first registered checkpoint of ``arch`` found locally (files, caches, packages; no network).
-
-    Raises:
-        MethodUnavailableError: naming every checkpoint tried and how to supply one.
-    """
-    tried = []
-    for name in _checkpoint_names(arch):
-        try:
-            return resolve_checkpoint(name, allow_network=False)
-        except CheckpointNotFoundError:
-            tried.append(name)
-    raise MethodUnavailableError(
-        f"no {NETWORKS[arch].label} checkpoint was found on this machine (tried {', '.join(tried) or 'none'}). "
-        f"Download one with `python -m harmonization download {tried[0] if tried else '<name>'}` or put the file "
-        "into checkpoints/ (see checkpoints/README.md)."
-    )
-
-
-@functools.lru_cache(maxsize=8)
-def _load_cached(arch: str, path: str, resolution: int, description: str, device: str) -> LoadedNetwork:
-    state_dict = _load_file(path)
-    model = build_from_state_dict(arch, state_dict, what=Path(path).name)
-    metadata = read_metadata(path)
-    anchored = metadata.get("output") == ANCHORED_OUTPUT
-    transfer = metadata.get("transfer", "affine")
-    if transfer not in TRANSFERS:
-        raise ValueError(f"{Path(path).name}: unknown transfer {transfer!r} in its metadata; expected one of "
-                         f"{', '.join(TRANSFERS)}.")
-    strength = _metadata_strength(metadata.get("strength", "1"), Path(path).name)
-    return LoadedNetwork(model.to(device), resolution, description, anchored, transfer, strength)
-
-
-def _metadata_strength(text: str, what: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise ValueError(f"{what}: metadata strength {text!r} is not a number; expected one in [0, 2]. Fix the "
-                         "file's metadata or re-export it.") from exc
-    return check_strength(value, f"{what}: metadata strength")
-
-
-def load_network(arch: str, checkpoint: str | os.PathLike[str] | None = None,
-                 device: str | torch.device | None = None) -> LoadedNetwork:
-    """Load (once per process) the network of ``arch`` from a checkpoint.
-
-    Args:
-        arch: ``"phnet"`` or ``"fmm"``.
-        checkpoint: a registry name (resolved with network access if needed), a file path, or ``None`` for the
-            first registered checkpoint found locally.
-        device: where to run; default CUDA when available, else CPU.
-    """
-    kind = NETWORKS[arch]
-    device = resolve_device(device)
-    if checkpoint is None:
-        resolved = default_checkpoint(arch)
-    elif isinstance(checkpoint, (str, os.PathLike)) and Path(checkpoint).is_file():
-        path = Path(checkpoint).resolve()
-        return _load_cached(arch, str(path), kind.default_resolution, f"file {path.name}", str(device))
-    else:
-        spec = get_checkpoint_spec(str(checkpoint))
-        if spec.arch != arch:
-            raise ValueError(f"Checkpoint {spec.name!r} is a {spec.arch} checkpoint, not {arch}.")
-        resolved = resolve_checkpoint(spec.name)
-    spec = resolved.spec
-    resolution = spec.resolution or kind.default_resolution
-    description = f"checkpoint `{spec.name}` ({resolved.origin}: {resolved.path.name}, runs at {resolution} px)"
-    return _load_cached(arch, str(resolved.path), resolution, description, str(device))
+MAX_RESOLUTION = 2048
+"""The largest long side a network may be asked to run at (memory grows with its square)."""
 
 
 def network_unavailable_reason(arch: str) -> str | None:
@@ -197,19 +61,11 @@ def network_unavailable_reason(arch: str) -> str | None:
 
 
 def network_source_info(arch: str) -> str:
-    """Which checkpoint the default ``arch`` method uses (for notes under results)."""
+    """Which checkpoint the default ``arch`` method uses, and how it runs (for notes under results)."""
     try:
-        resolved = default_checkpoint(arch)
-    except MethodUnavailableError as exc:
+        return load_network(None, "cpu", arch=arch, allow_network=False).description
+    except (MethodUnavailableError, ValueError) as exc:
         return str(exc)
-    spec = resolved.spec
-    try:
-        strength = _metadata_strength(read_metadata(resolved.path).get("strength", "1"), resolved.path.name)
-    except ValueError as exc:
-        return str(exc)
-    calibrated = f", strength {strength:g}" if strength != 1.0 else ""
-    return (f"checkpoint `{spec.name}` ({resolved.path.name}, {spec.resolution or NETWORKS[arch].default_resolution} "
-            f"px{calibrated})")
 
 
 def _working_size(height: int, width: int, resolution: int) -> tuple[int, int]:
@@ -261,7 +117,6 @@ def run_network(
     strength: float | None = None,
     device: str | torch.device | None = None,
     resolution: int | None = None,
-    network: LoadedNetwork | None = None,
 ) -> torch.Tensor:
     """Harmonize with a network and return a full-resolution prediction of the whole image.
 
@@ -269,31 +124,59 @@ def run_network(
         composite: ``(1, 3, H, W)`` float RGB in [0, 1] at full resolution.
         mask: ``(1, 1, H, W)`` binary (the caller binarises and later blends with the soft mask).
         arch: ``"phnet"`` or ``"fmm"``.
-        checkpoint: registry name, file path, or ``None`` for the default (see :func:`load_network`).
+        checkpoint: registry name, file path, or ``None`` for the default (see
+            :func:`harmonization.hub.load_network`).
         transfer: ``"affine"`` (local colour model, keeps detail), ``"global"`` (one colour map of the object) or
             ``"upsample"`` (bilinear prediction); ``None`` = the checkpoint's default.
         strength: 0 = the composite, 1 = the network's full prediction, up to 2 = exaggerated; ``None`` = the
             checkpoint's default (metadata ``strength``, else 1).
         device: where the network runs (default CUDA if available).
-        resolution: the long side the network runs at (default: the checkpoint's registered training resolution).
-        network: an already loaded network (overrides ``checkpoint``/``device``).
+        resolution: the long side the network runs at, 8..2048 (default: the checkpoint's training resolution).
 
     Returns:
         ``(1, 3, H, W)`` float in [0, 1] on the composite's device.
     """
-    check_image(composite, "composite")
-    check_mask(mask, composite)
+    _check_options(transfer, strength, resolution)
+    loaded = load_network(checkpoint, device, arch=arch)
+    return run_loaded(composite, mask, loaded, transfer=transfer, strength=strength, resolution=resolution)
+
+
+def _check_options(transfer: str | None, strength: float | None, resolution: int | None) -> None:
     if transfer is not None and transfer not in TRANSFERS:
         raise ValueError(f"transfer must be one of {', '.join(map(repr, TRANSFERS))}; got {transfer!r}.")
     if strength is not None:
         check_strength(strength)
-    loaded = network if network is not None else load_network(arch, checkpoint, device)
-    transfer = transfer or loaded.transfer
-    strength = loaded.strength if strength is None else float(strength)
-    if resolution is not None and resolution < SIZE_MULTIPLE:
-        raise ValueError(f"resolution must be at least {SIZE_MULTIPLE} px; got {resolution}.")
-    low, mask_low, prediction = predict_low_resolution(loaded.model, composite, mask, resolution or loaded.resolution)
-    if loaded.anchored:
+    if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int)
+                                   or not SIZE_MULTIPLE <= resolution <= MAX_RESOLUTION):
+        raise ValueError(f"resolution must be a whole number of pixels in [{SIZE_MULTIPLE}, {MAX_RESOLUTION}] (the "
+                         f"long side the network runs at); got {resolution!r}.")
+
+
+@torch.inference_mode()
+def run_loaded(
+    composite: torch.Tensor,
+    mask: torch.Tensor,
+    network: LoadedNetwork,
+    *,
+    transfer: Transfer | None = None,
+    strength: float | None = None,
+    resolution: int | None = None,
+) -> torch.Tensor:
+    """:func:`run_network` with an already loaded network (training's validation, benchmarks, tests).
+
+    Args:
+        composite, mask: as in :func:`run_network`.
+        network: the network and its defaults (see :class:`harmonization.hub.LoadedNetwork`).
+        transfer, strength, resolution: as in :func:`run_network`; ``None`` = the network's defaults.
+    """
+    check_image(composite, "composite")
+    check_mask(mask, composite)
+    _check_options(transfer, strength, resolution)
+    transfer = transfer or network.transfer
+    strength = network.strength if strength is None else float(strength)
+    low, mask_low, prediction = predict_low_resolution(network.model, composite, mask,
+                                                       resolution or network.resolution)
+    if network.anchored:
         prediction = anchor_to_background(prediction, low, mask_low).clamp(0.0, 1.0)
     full = _to_full_resolution(composite, low, mask_low, prediction, transfer)
     if strength == 1.0:

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+
+from ..errors import MethodUnavailableError
+from .options import check_option_values, option_defaults
 
 __all__ = ["Method", "register_method", "get_method", "list_methods", "available_methods", "MethodUnavailableError",
            "check_strength", "MAX_STRENGTH"]
@@ -42,10 +45,6 @@ def check_strength(strength: float, what: str = "strength") -> float:
     return float(strength)
 
 
-class MethodUnavailableError(RuntimeError):
-    """The method exists but cannot run here (for example, no checkpoint could be found)."""
-
-
 @dataclass(frozen=True)
 class Method:
     """One harmonization method.
@@ -53,14 +52,15 @@ class Method:
     Attributes:
         name: identifier used by ``harmonize(method=...)``, the CLI and the app.
         label: short human-readable name for the UI.
-        run: ``run(composite, mask, **options) -> image`` (see the module docstring for shapes).
+        run: ``run(composite, mask, **options) -> image`` (see the module docstring for shapes); its keyword-only
+            parameters with defaults are the method's options (:attr:`options`), and their annotations say which
+            values each option takes.
         description: one sentence for the UI and ``--help``.
         family: ``"photo"`` (the pipeline blends with the soft mask) or ``"painterly"`` (``run`` returns the final
             image and receives ``progress``).
         counterpart: the method shown beside this one as its "global" baseline in the app.
         unavailable_reason: returns ``None`` when the method can run, else a sentence saying why not and how to fix
             it; called without touching the network.
-        options: documented keyword options and their defaults (for the CLI and the UI).
         source_info: returns a short description of what produces the result (e.g. which checkpoint file), shown
             under the result in the app.
     """
@@ -72,8 +72,17 @@ class Method:
     family: Literal["photo", "painterly"] = "photo"
     counterpart: str = "global"
     unavailable_reason: Callable[[], str | None] | None = None
-    options: dict[str, Any] = field(default_factory=dict)
     source_info: Callable[[], str] | None = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Option names and their defaults, read from ``run``'s signature."""
+        return option_defaults(self.run)
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """Raise ``ValueError`` for unknown options and values of the wrong type (see
+        :func:`harmonization.pipelines.options.check_option_values`)."""
+        check_option_values(self.name, self.run, options)
 
     def describe_source(self) -> str:
         """What produces this method's results (checkpoint name and file, or "no weights")."""

@@ -9,37 +9,15 @@
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 import torch.nn.functional as F
 
-from ..checkpoints import load_state_dict, read_metadata, resolve_checkpoint
-from ..models.segmentation import OpGraph
+from ..hub import load_segmenter
 from ..ops.mask import check_image, check_mask, refine_mask_edges
-from .neural import resolve_device
 
-__all__ = ["SEGMENTATION_CHECKPOINT", "load_segmenter", "subject_mask", "refine_mask", "default_band"]
-
-SEGMENTATION_CHECKPOINT = "selfie-segmentation"
-
-
-@functools.lru_cache(maxsize=4)
-def _load(path: str, device: str) -> OpGraph:
-    model = OpGraph.from_file_contents(load_state_dict(path), read_metadata(path))
-    return model.eval().to(device)
-
-
-def load_segmenter(device: str | torch.device | None = None) -> OpGraph:
-    """The selfie-segmentation network (loaded once per process and device).
-
-    Raises:
-        harmonization.checkpoints.CheckpointNotFoundError: the shipped file is missing (the message says where it
-            was looked for).
-    """
-    resolved = resolve_checkpoint(SEGMENTATION_CHECKPOINT, allow_network=False)
-    return _load(str(resolved.path), str(resolve_device(device)))
+__all__ = ["subject_mask", "refine_mask", "default_band"]
 
 
 @torch.inference_mode()

@@ -1,0 +1,152 @@
+"""What a run is built from: the network, the optimiser, the learning-rate schedule, the datasets and the batches."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset, DistributedSampler
+
+from ..data.folders import IMAGE_SUFFIXES, HarmonizationSample, PhotoMaskFolder
+from ..data.readers import FFHQH, IHarmony4
+from ..data.splits import load_split, split_names, write_split
+from ..data.synthetic import PairConfig
+from ..data.training import ReaderPairDataset, SyntheticPairDataset, collate
+from .config import ARCHES, OPTIMIZERS, TrainConfig
+
+__all__ = ["batches", "build_datasets", "build_model", "build_optimizer", "lr_at"]
+
+
+def build_model(arch: str, model_config: str = "", *, zero_init_head: bool = False) -> nn.Module:
+    """A freshly initialised network in training mode.
+
+    Args:
+        arch: ``"phnet"`` or ``"fmm"``.
+        model_config: PHNet preset (``"iharmony"``, ``"ffhqh"``, ``"tiny"``) or FMM preset (``"released"``,
+            ``"tiny"``); empty = the published configuration.
+        zero_init_head: FMM only: zero the output convolution so the untrained network returns its input
+            (``clamp(image + tanh(0))``); training then starts from the composite instead of noise.
+    """
+    if arch == "phnet":
+        from ..models.phnet import PHNET_PRESETS, PHNet
+
+        name = model_config or "iharmony"
+        if name not in PHNET_PRESETS:
+            raise ValueError(f"Unknown PHNet configuration {name!r}; use one of {', '.join(PHNET_PRESETS)}.")
+        return PHNet(PHNET_PRESETS[name]).train()
+    if arch == "fmm":
+        from ..models.fmm import FMM, FMMConfig
+
+        name = model_config or "released"
+        presets = {"released": FMMConfig.released(), "tiny": FMMConfig.tiny()}
+        if name not in presets:
+            raise ValueError(f"Unknown FMM configuration {name!r}; use one of {', '.join(presets)}.")
+        model = FMM(presets[name])
+        if zero_init_head:
+            nn.init.zeros_(model.output.weight)
+            nn.init.zeros_(model.output.bias)
+        return model.train()
+    raise ValueError(f"Unknown architecture {arch!r}; use one of {ARCHES}.")
+
+
+def build_optimizer(name: str, parameters: Any, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """``lion`` (lion-pytorch), ``adam``, ``adamw``, ``adadelta`` or ``sgd`` (momentum 0.9)."""
+    if name == "lion":
+        try:
+            from lion_pytorch import Lion
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("The Lion optimiser needs the lion-pytorch package: pip install lion-pytorch") from exc
+        return Lion(parameters, lr=lr, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    if name == "adadelta":
+        return torch.optim.Adadelta(parameters, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    raise ValueError(f"Unknown optimiser {name!r}; use one of {OPTIMIZERS}.")
+
+
+def lr_at(step: int, config: TrainConfig) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_lr_ratio * lr`` at ``steps``."""
+    if config.warmup > 0 and step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    span = max(1, config.steps - config.warmup)
+    progress = min(1.0, (step - config.warmup) / span)
+    ratio = config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return config.lr * ratio
+
+
+def _photo_names(photos: str) -> list[str]:
+    return sorted(p.stem for p in Path(photos).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def build_datasets(config: TrainConfig, split_out: str | None = None, rank: int = 0
+                   ) -> tuple[Dataset, list[HarmonizationSample]]:
+    """The training dataset and the (loaded) validation samples for ``config``."""
+    if config.iharmony4:
+        train_set: Dataset = ReaderPairDataset(IHarmony4(config.iharmony4, "train"), size=config.size,
+                                               seed=config.seed)
+        val_reader = IHarmony4(config.iharmony4, "test")
+        limit = config.val_limit or 200
+        val = [val_reader[i] for i in range(min(limit, len(val_reader)))]
+        return train_set, val
+    if config.ffhqh:
+        reader = FFHQH(config.ffhqh)
+        train_set = ReaderPairDataset(reader, size=config.size, seed=config.seed)
+        limit = config.val_limit or 100
+        val = [reader[i] for i in range(max(0, len(reader) - limit), len(reader))]
+        return train_set, val
+    if not config.photos or not config.masks:
+        raise ValueError("Give --photos and --masks (a folder of photos with object masks), --iharmony4 ROOT or "
+                         "--ffhqh ROOT.")
+    names = _photo_names(config.photos)
+    if config.heldout:
+        heldout = sorted(set(load_split(config.heldout)) & set(names))
+        train_names = [n for n in names if n not in set(heldout)]
+    else:
+        train_names, heldout = split_names(names, 0.2, seed=config.split_seed)
+    if config.exclude:
+        excluded = set(load_split(config.exclude))
+        train_names = [n for n in train_names if n not in excluded]
+    if split_out and rank == 0:
+        write_split(split_out, heldout)
+    pair_config = PairConfig(transfer_p=config.transfer_p)
+    train_set = SyntheticPairDataset(config.photos, config.masks, train_names, size=config.size, seed=config.seed,
+                                     config=pair_config, crop_scale=(config.crop_min, 1.0),
+                                     scene_color=config.scene_color)
+    val_folder = PhotoMaskFolder(config.photos, config.masks, names=heldout, seed=0)
+    val = list(val_folder)
+    if config.val_limit:
+        val = val[: config.val_limit]
+    return train_set, val
+
+
+def batches(dataset: Dataset, batch: int, seed: int, rank: int, world: int, start_step: int
+            ) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
+    """Endless ``(step, epoch, batch)`` stream from ``start_step`` on, identical across runs and resumes.
+
+    Each epoch is a :class:`DistributedSampler` permutation (seeded, ``drop_last``) sharded over ranks; a step is
+    ``batch`` consecutive indices of this rank's shard.
+    """
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
+    per_epoch = len(sampler) // batch
+    if per_epoch < 1:
+        raise ValueError(f"The dataset ({len(dataset)} items over {world} ranks) is smaller than one batch of "
+                         f"{batch}; lower --batch.")
+    step = start_step
+    while True:
+        epoch, position = divmod(step, per_epoch)
+        sampler.set_epoch(epoch)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        indices = list(iter(sampler))
+        for offset in range(position, per_epoch):
+            chunk = indices[offset * batch:(offset + 1) * batch]
+            yield step, epoch, collate([dataset[i] for i in chunk])
+            step += 1
