@@ -1,7 +1,7 @@
 """The command line: ``harmonization <subcommand>`` (= ``python -m harmonization <subcommand>``).
 
 Subcommands: ``harmonize``, ``compose``, ``methods``, ``download`` (here) and ``train``, ``evaluate``,
-``calibrate``, ``bench`` (each with its own ``--help``). Errors a user can fix are printed as one line on stderr
+``calibrate``, ``publish``, ``bench`` (each with its own ``--help``). Errors a user can fix are printed as one line on stderr
 with exit status 2; nothing is computed before the output path has been checked.
 """
 
@@ -24,6 +24,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "train": ("harmonization.training.cli", "train PHNet or FMM (synthetic pairs, iHarmony4, FFHQH)"),
     "evaluate": ("harmonization.evaluation.evaluate", "evaluate methods on a dataset (per bucket and kind)"),
     "calibrate": ("harmonization.evaluation.calibrate", "calibrate a checkpoint's default strength on folds"),
+    "publish": ("harmonization.hub.publish", "upload our checkpoints to a Hub model repository (--dry-run)"),
 }
 #: ``harmonization bench <name>``: name -> (module, help).
 BENCHMARKS: dict[str, tuple[str, str]] = {

@@ -169,6 +169,6 @@ def download_from_hub(source: HubSource, cache_dir: Path, endpoint: str) -> Path
 
     logger.info("Downloading %s from %s", source.describe(), endpoint)
     return Path(hf_hub_download(
-        source.repo_id, source.filename, repo_type=source.repo_type, revision=source.revision,
+        source.repo, source.filename, repo_type=source.repo_type, revision=source.revision,
         cache_dir=cache_dir, endpoint=endpoint, library_name="harmonization",
     ))

@@ -111,7 +111,7 @@ def _find_cached(source: Source, ctx: _Context) -> tuple[Path, str] | None:
 
         try:
             path = hf_hub_download(
-                source.repo_id, source.filename, repo_type=source.repo_type, revision=source.revision,
+                source.repo, source.filename, repo_type=source.repo_type, revision=source.revision,
                 cache_dir=ctx.hub_cache_dir, local_files_only=True, library_name="harmonization",
             )
         except (OSError, EntryNotFoundError, ValueError):

@@ -12,6 +12,7 @@ Every source names the ``format`` its file must be read with (see :class:`harmon
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,8 @@ class HubSource:
         repo_type: ``"model"``, ``"space"`` or ``"dataset"``.
         revision: the pinned branch, tag or commit; None means ``"main"`` (only for repositories whose history we
             cannot see from here; say so where it is used).
+        repo_env: an environment variable that, when set, replaces ``repo_id`` (our own checkpoints:
+            ``HARMONIZATION_HUB_REPO``, so a fork publishes to and loads from its own repository).
     """
 
     repo_id: str
@@ -59,6 +62,12 @@ class HubSource:
     format: str
     repo_type: str = "model"
     revision: str | None = None
+    repo_env: str | None = None
+
+    @property
+    def repo(self) -> str:
+        """The repository actually used: ``$repo_env`` when set, else ``repo_id``."""
+        return (os.environ.get(self.repo_env) or self.repo_id) if self.repo_env else self.repo_id
 
     def __post_init__(self) -> None:
         if self.repo_type not in REPO_TYPES:
@@ -67,12 +76,12 @@ class HubSource:
 
     def describe(self) -> str:
         revision = f"@{self.revision}" if self.revision else ""
-        return f"Hugging Face Hub {self.repo_type} {self.repo_id}{revision}, file {self.filename!r}"
+        return f"Hugging Face Hub {self.repo_type} {self.repo}{revision}, file {self.filename!r}"
 
     def web_url(self, endpoint: str) -> str:
         """Direct download address of the file on the Hub (for a browser or curl)."""
         prefix = {"model": "", "space": "spaces/", "dataset": "datasets/"}[self.repo_type]
-        return f"{endpoint}/{prefix}{self.repo_id}/resolve/{self.revision or 'main'}/{self.filename}"
+        return f"{endpoint}/{prefix}{self.repo}/resolve/{self.revision or 'main'}/{self.filename}"
 
 
 @dataclass(frozen=True)

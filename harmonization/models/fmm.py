@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harmonization.models._loading import clean_state_dict, load_strict
+from harmonization.models._pretrained import our_hub_source
 from harmonization.ops.attention import fused_attention, spatial_std
 
 __all__ = [
@@ -508,6 +509,7 @@ def build_from_state_dict(state_dict: Any, *, what: str = "FMM checkpoint") -> F
 
 
 # ----------------------------------------------------------------------------------------------------- checkpoints
+
 #: The checkpoints of this family, as plain data (registered by ``harmonization.hub.catalog``). Published first.
 PRETRAINED: tuple[dict, ...] = (
     dict(name="fmm-iharmony-256", resolution=256, format="fmm-original",
@@ -516,7 +518,8 @@ PRETRAINED: tuple[dict, ...] = (
          description="FMM (Hao et al., BMVC 2020) original release, trained on iHarmony4 at 256 px",
          license="none given (the repository has no licence file); never redistribute, download at run time"),
     dict(name="fmm-shared-photos", resolution=256, format="fmm-safetensors",
-         sources=(dict(kind="local", filename="fmm_shared_photos.safetensors", shipped=True),),
+         sources=(our_hub_source("fmm-shared-photos"),
+                  dict(kind="local", filename="fmm_shared_photos.safetensors", shipped=True)),
          description="FMM trained by us on CPU on synthetic composites of 114 shared photos, runs at 256 px; see "
                      "checkpoints/MODEL_CARD_fmm-shared-photos.md",
          license="MIT (our weights); trained on photos under CC0/CC-BY(-SA)/GPL/LGPL licences, see the model card",

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harmonization.models._loading import clean_state_dict, load_strict
+from harmonization.models._pretrained import our_hub_source
 from harmonization.ops.patches import patch_masked_mean, patch_var, patches_to_pixels
 
 __all__ = [
@@ -554,7 +555,8 @@ PRETRAINED: tuple[dict, ...] = (
           ("phnet-ffhqh-1024", "best_ffhqh1024.pth", "ffhqh", 1024, "trained on FFHQH portraits"),
       )),
     dict(name="phnet-shared-photos", config="iharmony", resolution=320, format="phnet-safetensors",
-         sources=(dict(kind="local", filename="phnet_shared_photos.safetensors", shipped=True),),
+         sources=(our_hub_source("phnet-shared-photos"),
+                  dict(kind="local", filename="phnet_shared_photos.safetensors", shipped=True)),
          description="PHNet (iharmony configuration) trained by us on CPU on synthetic composites of 114 shared "
                      "photos, runs at 320 px; see checkpoints/MODEL_CARD_phnet-shared-photos.md",
          license=_OURS_LICENSE, redistributable=True),
