@@ -1,8 +1,8 @@
 """The command line: ``harmonization <subcommand>`` (= ``python -m harmonization <subcommand>``).
 
 Subcommands: ``harmonize``, ``compose``, ``methods``, ``download`` (here) and ``train``, ``evaluate``,
-``calibrate``, ``publish``, ``bench`` (each with its own ``--help``). Errors a user can fix are printed as one line on stderr
-with exit status 2; nothing is computed before the output path has been checked.
+``calibrate``, ``publish``, ``bench`` (each with its own ``--help``). Errors a user can fix are printed as one line
+on stderr with exit status 2; nothing is computed before the output path has been checked.
 """
 
 from __future__ import annotations
