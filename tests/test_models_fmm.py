@@ -355,12 +355,14 @@ def test_sizes_not_multiple_of_8_are_refused_with_the_fix(height: int, width: in
 
 def test_bad_shapes_and_dtypes_are_refused() -> None:
     model = FMM(FMMConfig.tiny()).eval()
-    with pytest.raises(ValueError, match=r"mask of shape \(B, 1, H, W\)"):
+    with pytest.raises(ValueError, match=r"mask has W=8 but image has W=16; the shapes \(B, 1, H, W\) must agree"):
         model(torch.rand(1, 3, 16, 16), torch.ones(1, 1, 16, 8))
-    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+    with pytest.raises(ValueError, match=r"image must have shape \(B, 3, H, W\); got \(1, 4, 16, 16\)"):
         model(torch.rand(1, 4, 16, 16), torch.ones(1, 1, 16, 16))
-    with pytest.raises(TypeError, match="floating"):
+    with pytest.raises(ValueError, match="mask must be a floating-point tensor"):
         model(torch.rand(1, 3, 16, 16), torch.ones(1, 1, 16, 16, dtype=torch.bool))
+    with pytest.raises(TypeError, match="image must be a torch.Tensor"):
+        model([1.0], torch.ones(1, 1, 16, 16))  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------- memory, bench

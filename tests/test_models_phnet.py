@@ -175,7 +175,7 @@ def test_sizes_must_be_multiples_of_8() -> None:
     model = PHNet(PHNET_TINY).eval()
     with pytest.raises(ValueError, match=r"multiples of 8.*got 60x64.*Pad .* to 64x64"):
         model(torch.rand(1, 3, 60, 64), torch.ones(1, 1, 60, 64))
-    with pytest.raises(ValueError, match="mask must be"):
+    with pytest.raises(ValueError, match=r"mask must have shape \(B, 1, H, W\); got \(1, 3, 64, 64\)"):
         model(torch.rand(1, 3, 64, 64), torch.ones(1, 3, 64, 64))
 
 

@@ -73,9 +73,9 @@ def test_upsampling_matches_bilinear_interpolate() -> None:
 
 
 def test_bad_shapes_are_rejected() -> None:
-    with pytest.raises(ValueError, match="weight must be"):
+    with pytest.raises(ValueError, match=r"weight has h=4 but source has h=8"):
         fit_local_affine(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), torch.rand(1, 1, 4, 4))
-    with pytest.raises(ValueError, match="coefficients must be"):
+    with pytest.raises(ValueError, match=r"coefficients must have shape \(B, 12, h, w\); got \(1, 9, 4, 4\)"):
         apply_local_affine(torch.rand(1, 3, 8, 8), torch.rand(1, 9, 4, 4))
 
 

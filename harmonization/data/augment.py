@@ -12,6 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..ops.checks import check_shapes
+
 __all__ = ["CropBox", "draw_crop", "crop_resize", "random_crop_resize", "random_hflip", "resize_long_side",
            "uniform"]
 
@@ -27,11 +29,8 @@ CropBox = tuple[int, int, int, int]  # top, left, height, width
 def _check(tensors: tuple[torch.Tensor, ...]) -> tuple[int, int]:
     if not tensors:
         raise ValueError("Expected at least one tensor to transform; got none.")
-    size = tuple(tensors[0].shape[-2:])
-    for t in tensors:
-        if t.ndim != 4 or tuple(t.shape[-2:]) != size:
-            raise ValueError(f"Expected (1, C, H, W) tensors of one size {size}; got shape {tuple(t.shape)}.")
-    return int(size[0]), int(size[1])
+    sizes = check_shapes(floating=False, **{f"tensor {i}": (t, "B * H W") for i, t in enumerate(tensors)})
+    return sizes["H"], sizes["W"]
 
 
 def draw_crop(

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import torch
 import torchvision.transforms.v2.functional as TF
 
+from .augment import uniform
+
 __all__ = ["JitterConfig", "FFHQH_JITTER", "jitter_foreground", "PairConfig", "FFHQH_PAIRS", "ffhqh_foreground",
            "object_lab_stats", "transfer_foreground", "make_composite"]
 
@@ -25,10 +27,6 @@ class JitterConfig:
 
 
 FFHQH_JITTER = JitterConfig()
-
-
-def _uniform(generator: torch.Generator, low: float, high: float) -> float:
-    return float(torch.empty(1).uniform_(low, high, generator=generator))
 
 
 def jitter_foreground(
@@ -53,10 +51,10 @@ def jitter_foreground(
         ``(1, 3, H, W)`` composite: jittered foreground, untouched background.
     """
     steps = [
-        (TF.adjust_brightness, _uniform(generator, 1 - config.brightness, 1 + config.brightness)),
-        (TF.adjust_contrast, _uniform(generator, 1 - config.contrast, 1 + config.contrast)),
-        (TF.adjust_saturation, _uniform(generator, 1 - config.saturation, 1 + config.saturation)),
-        (TF.adjust_hue, _uniform(generator, -config.hue, config.hue)),
+        (TF.adjust_brightness, uniform(generator, 1 - config.brightness, 1 + config.brightness)),
+        (TF.adjust_contrast, uniform(generator, 1 - config.contrast, 1 + config.contrast)),
+        (TF.adjust_saturation, uniform(generator, 1 - config.saturation, 1 + config.saturation)),
+        (TF.adjust_hue, uniform(generator, -config.hue, config.hue)),
     ]
     order = torch.randperm(len(steps), generator=generator).tolist()
     jittered = image
@@ -119,7 +117,7 @@ def ffhqh_foreground(
         ``(1, 3, H, W)`` float32 composite in [0, 1].
     """
     jittered = jitter_foreground(image, torch.ones_like(mask), generator, config.jitter)
-    draws = [_uniform(generator, 0.0, 1.0) for _ in range(3)]
+    draws = [uniform(generator, 0.0, 1.0) for _ in range(3)]
     if draws[0] < config.posterize_p:
         jittered = TF.posterize(jittered.clamp(0, 1).mul(255).round().to(torch.uint8),
                                 config.posterize_bits).float().div(255)
@@ -199,9 +197,9 @@ def make_composite(
     Returns:
         ``(1, 3, H, W)`` float32 composite in [0, 1]; equal to ``image`` (after 8-bit rounding) where ``mask == 0``.
     """
-    use_transfer = _uniform(generator, 0.0, 1.0) < config.transfer_p
+    use_transfer = uniform(generator, 0.0, 1.0) < config.transfer_p
     pick = int(torch.randint(0, max(1, len(references or [])), (1,), generator=generator))
-    strength = _uniform(generator, *config.transfer_strength)
+    strength = uniform(generator, *config.transfer_strength)
     if use_transfer and references:
         mean, std = references[pick]
         composite = transfer_foreground(image, mask, mean, std, strength)

@@ -29,6 +29,7 @@ from torch import nn
 from harmonization.models._loading import clean_state_dict, load_strict
 from harmonization.models._pretrained import our_hub_source
 from harmonization.ops.attention import fused_attention, spatial_std
+from harmonization.ops.checks import check_shapes
 
 __all__ = [
     "FMMConfig",
@@ -409,18 +410,7 @@ class FMM(nn.Module):
             ValueError: with the received shapes and how to fix them.
             TypeError: for non-floating tensors.
         """
-        if not isinstance(image, torch.Tensor) or not isinstance(mask, torch.Tensor):
-            raise TypeError(f"FMM expects tensors; received {type(image).__name__} and {type(mask).__name__}.")
-        if image.dim() != 4 or image.shape[1] != 3:
-            raise ValueError(f"FMM expects an image of shape (B, 3, H, W); received {tuple(image.shape)}.")
-        if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[0] != image.shape[0] \
-                or mask.shape[-2:] != image.shape[-2:]:
-            raise ValueError(
-                f"FMM expects a mask of shape (B, 1, H, W) = {(image.shape[0], 1, *image.shape[-2:])}; "
-                f"received {tuple(mask.shape)}."
-            )
-        if not image.is_floating_point() or not mask.is_floating_point():
-            raise TypeError(f"FMM expects floating tensors; received {image.dtype} and {mask.dtype}.")
+        check_shapes(image=(image, "B 3 H W"), mask=(mask, "B 1 H W"))
         h, w = image.shape[-2:]
         if h % 8 or w % 8 or h * w < 128:
             fix_h, fix_w = max(8, round(h / 8) * 8), max(16, round(w / 8) * 8)

@@ -26,6 +26,7 @@ from torch import nn
 
 from harmonization.models._loading import clean_state_dict, load_strict
 from harmonization.models._pretrained import our_hub_source
+from harmonization.ops.checks import check_shapes
 from harmonization.ops.patches import patch_masked_mean, patch_var, patches_to_pixels
 
 __all__ = [
@@ -379,13 +380,7 @@ class PHNet(nn.Module):
         Raises:
             ValueError: for wrong ranks/channels/sizes, or H/W not multiples of 8.
         """
-        if composite.dim() != 4 or composite.shape[1] != 3:
-            raise ValueError(f"composite must be (B, 3, H, W), got shape {tuple(composite.shape)}.")
-        if mask.dim() != 4 or mask.shape[1] != 1:
-            raise ValueError(f"mask must be (B, 1, H, W), got shape {tuple(mask.shape)}.")
-        if mask.shape[0] != composite.shape[0] or mask.shape[2:] != composite.shape[2:]:
-            raise ValueError(f"mask {tuple(mask.shape)} does not match composite {tuple(composite.shape)}; "
-                             "expected the same batch size, height and width.")
+        check_shapes(composite=(composite, "B 3 H W"), mask=(mask, "B 1 H W"))
         height, width = composite.shape[2:]
         if height % _SIZE_MULTIPLE or width % _SIZE_MULTIPLE:
             pad_h, pad_w = -height % _SIZE_MULTIPLE, -width % _SIZE_MULTIPLE

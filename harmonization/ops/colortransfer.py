@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .checks import check_shapes
+
 __all__ = ["fit_local_affine", "apply_local_affine", "fit_global_affine", "apply_global_affine",
            "anchor_to_background", "transfer_global_affine"]
 
@@ -76,11 +78,7 @@ def fit_local_affine(
     Returns:
         ``(B, 12, ceil(h / stride), ceil(w / stride))`` coefficients (``A`` row-major, then ``b``), float32.
     """
-    if source.shape != target.shape or source.ndim != 4 or source.shape[1] != 3:
-        raise ValueError(f"source and target must both be (B, 3, h, w); got {tuple(source.shape)} and "
-                         f"{tuple(target.shape)}.")
-    if weight.shape != (source.shape[0], 1, *source.shape[-2:]):
-        raise ValueError(f"weight must be (B, 1, h, w) matching the images; got {tuple(weight.shape)}.")
+    check_shapes(source=(source, "B 3 h w"), target=(target, "B 3 h w"), weight=(weight, "B 1 h w"))
     x = source.float()
     y = target.float()
     w = weight.float()
@@ -131,8 +129,7 @@ def apply_local_affine(
     Returns:
         ``(B, 3, H, W)`` in [0, 1] (clamped), same dtype as ``image``.
     """
-    if coefficients.ndim != 4 or coefficients.shape[1] != 12 or coefficients.shape[0] != image.shape[0]:
-        raise ValueError(f"coefficients must be (B, 12, h, w) with the image's batch; got {tuple(coefficients.shape)}.")
+    check_shapes(image=(image, "B 3 H W"), coefficients=(coefficients, "B 12 h w"))
     batch, _, height, width = image.shape
     coefficients = coefficients.to(device=image.device, dtype=torch.float32)
     # Normalised sampling positions of pixel centres (align_corners=False convention of grid_sample).
@@ -169,11 +166,7 @@ def fit_global_affine(
     Returns:
         ``(B, 3, 4)`` float32: ``A`` in columns 0-2 (row = output channel), ``b`` in column 3.
     """
-    if source.shape != target.shape or source.ndim != 4 or source.shape[1] != 3:
-        raise ValueError(f"source and target must both be (B, 3, h, w); got {tuple(source.shape)} and "
-                         f"{tuple(target.shape)}.")
-    if weight.shape != (source.shape[0], 1, *source.shape[-2:]):
-        raise ValueError(f"weight must be (B, 1, h, w) matching the images; got {tuple(weight.shape)}.")
+    check_shapes(source=(source, "B 3 h w"), target=(target, "B 3 h w"), weight=(weight, "B 1 h w"))
     x = source.float().flatten(2)  # (B, 3, N)
     y = target.float().flatten(2)
     w = weight.float().flatten(2)
