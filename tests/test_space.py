@@ -3,14 +3,13 @@ the deploy script's staged folder and API calls."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_script
 
 KNOWN_HARDWARE = {"cpu-basic", "cpu-upgrade", "t4-small", "t4-medium", "l4x1", "a10g-small", "a10g-large",
                   "zero-a10g", "a100-large"}
@@ -18,13 +17,7 @@ KNOWN_HARDWARE = {"cpu-basic", "cpu-upgrade", "t4-small", "t4-medium", "l4x1", "
 
 @pytest.fixture(scope="module")
 def deploy() -> ModuleType:
-    path = REPO_ROOT / "scripts" / "deploy_space.py"
-    spec = importlib.util.spec_from_file_location("deploy_space", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("deploy_space")
 
 
 def _git_available() -> bool:
