@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from harmonization import auto_mask, available_methods, compose, get_method, harmonize, list_methods, refine_mask
 from harmonization.errors import USER_ERRORS
@@ -32,6 +33,7 @@ from harmonization.image_io import (
     pad_editor_layer_file,
 )
 from harmonization.pipelines.comparison import Comparison, compare
+from harmonization.serving import UploadGate
 
 TITLE = "Image harmonization"
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -56,6 +58,14 @@ def _gpu(duration: int = 120) -> Any:
     except ImportError:
         return lambda fn: fn
     return spaces.GPU(duration=duration)
+
+
+def _gate() -> UploadGate:
+    """What a request may open: regular files in Gradio's upload/cache folder (``GRADIO_TEMP_DIR``, else
+    ``<tempdir>/gradio``: uploads, and example and result files Gradio copied there) and the app's example files.
+    Handlers run with ``preprocess=False``, so Gradio checks only references carrying its ``meta`` marker; every
+    file reference is checked here, whatever its form."""
+    return UploadGate.of([get_upload_folder(), EXAMPLES_DIR])
 
 
 def _method_choices() -> list[tuple[str, str]]:
@@ -138,6 +148,8 @@ def run_portrait(
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[Any, ...]:
     """Tab "Portrait + background": compose the painted subject onto the background, then harmonize."""
+    gate = _gate()
+    fg_value, background = gate.editor(fg_value), gate.file(background)
     portrait, portrait_mask = editor_to_image_and_mask(fg_value)
     if portrait is None:
         raise gr.Error("Upload a portrait (or any photo) in the left editor first.")
@@ -156,7 +168,7 @@ def run_portrait(
 def run_composite(editor_value: dict | None, method: str, quality: str | None = None,
                   progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
     """Tab "Composite + mask": harmonize the painted region of a ready-made composite."""
-    composite, mask = editor_to_image_and_mask(editor_value)
+    composite, mask = editor_to_image_and_mask(_gate().editor(editor_value))
     if composite is None:
         raise gr.Error("Upload a composite image first.")
     if mask is None:
@@ -168,6 +180,8 @@ def run_composite(editor_value: dict | None, method: str, quality: str | None = 
 @_user_errors
 def api_harmonize(composite: dict | str | None, mask: dict | str | None, method: str) -> Any:
     """API endpoint ``/harmonize``: (composite image, mask image, method name) -> harmonized image (PNG)."""
+    gate = _gate()
+    composite, mask = gate.file(composite), gate.file(mask)
     if composite is None or mask is None:
         raise gr.Error("Both a composite image and a mask image are required.")
     return harmonize(composite, mask, method=method or DEFAULT_METHOD)
@@ -185,7 +199,7 @@ def _editor_value(image: Any, mask: Any) -> dict[str, Any]:
 @_user_errors
 def auto_subject_mask(editor_value: dict | None) -> dict[str, Any]:
     """Button "Auto subject mask": replace the brush layer by the person mask (then correct it with the brush)."""
-    image, _ = editor_to_image_and_mask(editor_value)
+    image, _ = editor_to_image_and_mask(_gate().editor(editor_value))
     if image is None:
         raise gr.Error("Upload a portrait in the editor first; the automatic mask finds people in it.")
     return _editor_value(image, auto_mask(image))
@@ -194,7 +208,7 @@ def auto_subject_mask(editor_value: dict | None) -> dict[str, Any]:
 @_user_errors
 def refine_subject_mask(editor_value: dict | None) -> dict[str, Any]:
     """Button "Refine edges": snap the painted mask to the subject's edges."""
-    image, mask = editor_to_image_and_mask(editor_value)
+    image, mask = editor_to_image_and_mask(_gate().editor(editor_value))
     if image is None:
         raise gr.Error("Upload an image in the editor first.")
     if mask is None:
@@ -205,6 +219,7 @@ def refine_subject_mask(editor_value: dict | None) -> dict[str, Any]:
 @_user_errors
 def place_on_click(background: dict | str | None, event: gr.SelectData) -> tuple[float, float]:
     """Clicking on the background puts the subject's centre there (updates the position sliders)."""
+    background = _gate().file(background)
     if background is None:
         raise gr.Error("Upload a background first, then click where the subject should stand.")
     width, height = image_size(background)

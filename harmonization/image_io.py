@@ -62,12 +62,20 @@ def _too_large(width: int, height: int) -> str:
 
 
 def _open(source: str | os.PathLike | bytes, *, decode: bool = True) -> Image.Image:
-    """Open an image file with readable errors; ``decode=False`` reads only the header (size, EXIF)."""
+    """Open an image file with readable errors; ``decode=False`` reads only the header (size, EXIF).
+
+    Only regular files are opened (a FIFO or a device would block or never end); messages name the file by its
+    name only, never by its full path.
+    """
+    name = "the uploaded data" if isinstance(source, bytes) else Path(source).name
     try:
         if isinstance(source, bytes):
             image = Image.open(io.BytesIO(source))
         else:
-            image = Image.open(Path(source))
+            path = Path(source)
+            if path.exists() and not path.is_file():
+                raise ImageReadError(f"{name} is not a regular file (a folder, FIFO or device); give an image file.")
+            image = Image.open(path)
         if not decode:
             return image
         if image.width * image.height > MAX_PIXELS:  # refuse from the header, before decoding
@@ -83,9 +91,11 @@ def _open(source: str | os.PathLike | bytes, *, decode: bool = True) -> Image.Im
     except FileNotFoundError as exc:
         raise ImageReadError(f"No such image file: {source!s}. Check the path.") from exc
     except (UnidentifiedImageError, OSError) as exc:
-        name = "the uploaded data" if isinstance(source, bytes) else Path(source).name
+        reason = str(exc)
+        if not isinstance(source, bytes):  # PIL's messages hold the full path: keep only the name
+            reason = reason.replace(os.fspath(source), name).replace(str(Path(source).resolve()), name)
         raise ImageReadError(
-            f"Could not read {name} as an image ({exc}). Use a PNG, JPEG, WebP, TIFF or BMP file."
+            f"Could not read {name} as an image ({reason}). Use a PNG, JPEG, WebP, TIFF or BMP file."
         ) from exc
     return image
 

@@ -12,7 +12,7 @@ rank  modules
 3     ``hub/``
 4     ``pipelines/``, ``data/``
 5     ``api``, the package root (``__init__``)
-6     ``training/``, ``evaluation/``, ``benchmarks/``
+6     ``training/``, ``evaluation/``, ``benchmarks/``, ``serving/``
 7     ``cli``, ``__main__`` and the alias modules (``train``, ``evaluate``, ``calibrate``, ``bench_*``)
 8     ``app.py`` (outside the package)
 ====  =========================================================================================
@@ -38,7 +38,7 @@ RANKS: tuple[tuple[str, int], ...] = (
     ("hub", 3),
     ("pipelines", 4), ("data", 4),
     ("api", 5), ("__init__", 5),
-    ("training", 6), ("evaluation", 6), ("benchmarks", 6),
+    ("training", 6), ("evaluation", 6), ("benchmarks", 6), ("serving", 6),
     ("cli", 7), ("__main__", 7), ("train", 7), ("evaluate", 7), ("calibrate", 7), ("bench_painterly", 7),
 )
 APP_RANK = 8

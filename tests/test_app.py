@@ -335,8 +335,9 @@ def test_refine_mask_endpoint_without_a_mask(client: Client, files: dict[str, Pa
 def test_clicking_the_background_places_the_subject(files: dict[str, Path]) -> None:
     import app
 
-    event = gr.SelectData(None, {"index": [20, 45], "value": None, "selected": True})
-    assert app.place_on_click(str(files["background"]), event) == (0.25, 0.75)  # 80x60 background
+    event = gr.SelectData(None, {"index": [128, 384], "value": None, "selected": True})
+    background = {"path": str(app.EXAMPLES_DIR / "skimage_astronaut.jpg"), "meta": {"_type": "gradio.FileData"}}
+    assert app.place_on_click(background, event) == (0.25, 0.75)  # 512x512 example (an allowed file)
     with pytest.raises(gr.Error, match="Upload a background first"):
         app.place_on_click(None, event)
 

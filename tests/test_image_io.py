@@ -239,6 +239,40 @@ def test_unreadable_file_says_which_formats_work(tmp_path: Path) -> None:
     assert "broken.png" in message and "Could not read" in message and "PNG" in message
 
 
+def test_messages_name_the_file_but_never_its_folder(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"this is not an image at all")
+    for source in (str(bad), bad, {"path": str(bad)}):
+        with pytest.raises(ImageReadError) as info:
+            load_rgb8(source)
+        assert "broken.png" in str(info.value) and str(tmp_path) not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_fifos_and_folders_are_refused_without_opening_them(tmp_path: Path, kind: str) -> None:
+    """Opening a FIFO would block until someone writes to it: it is refused from its file type."""
+    import os
+    import threading
+
+    path = tmp_path / "thing.png"
+    os.mkfifo(path) if kind == "fifo" else path.mkdir()
+    errors: list[BaseException] = []
+
+    def read_both() -> None:
+        for read in (load_rgb8, load_mask):
+            try:
+                read(str(path))
+            except BaseException as exc:  # collected and checked below
+                errors.append(exc)
+
+    worker = threading.Thread(target=read_both, daemon=True)  # a blocked open must fail the test, not hang it
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "reading the FIFO blocked"
+    assert len(errors) == 2 and all(isinstance(e, ImageReadError) for e in errors), errors
+    assert all("thing.png is not a regular file" in str(e) for e in errors)
+
+
 def test_unreadable_bytes_and_truncated_png() -> None:
     with pytest.raises(ImageReadError, match="the uploaded data"):
         load_rgb8(b"\x00\x01garbage")
