@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--center", type=float, nargs=2, default=(0.5, 0.5), metavar=("X", "Y"),
                    help="relative position of the object's centre (default 0.5 0.5)")
     c.add_argument("--flip", action="store_true", help="mirror the object left-right")
+    c.add_argument("--no-decontaminate", action="store_true",
+                   help="plain cut: no soft edge, the photo's own colours at the edge (default: clean the edge)")
     c.add_argument("--out", required=True, help="output composite file")
     c.add_argument("--mask-out", required=True, help="output mask file")
 
@@ -131,7 +133,7 @@ def _run(args: argparse.Namespace) -> None:
         if out.resolve() == mask_out.resolve():
             raise _UserError("--out and --mask-out name the same file; give two different files.")
         composite, mask = compose(args.foreground, args.foreground_mask, args.background, scale=args.scale,
-                                  center=tuple(args.center), flip=args.flip)
+                                  center=tuple(args.center), flip=args.flip, decontaminate=not args.no_decontaminate)
         _save(composite, out)
         _save(mask, mask_out)
         print(f"wrote {out} and {mask_out} ({composite.size[0]}x{composite.size[1]})")
