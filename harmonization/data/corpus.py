@@ -119,8 +119,8 @@ NEAR_BITS = (12, 16)
 HELDOUT_TARGET = 90
 CALIBRATION_TARGET = 40
 SEGMENT_RANGE = (0.03, 0.40)
-MAX_SEGMENTS = 10
-MASK_VERSION = 2
+MAX_SEGMENTS = 12
+MASK_VERSION = 3
 #: Photos of people: the only ones the person segmenter runs on (it fires on animals and fish elsewhere).
 PORTRAITS: tuple[str, ...] = ("skimage_astronaut", "matplotlib_grace_hopper")
 #: Changes whenever the photo filters change, so that cached decisions are redone.
@@ -1185,10 +1185,17 @@ def segment_regions(rgb8: np.ndarray, taken: Sequence[np.ndarray] = (), max_regi
     return out
 
 
-def photo_regions(rgb8: np.ndarray, masker: _Masker, people: bool = False) -> list[tuple[str, np.ndarray]]:
-    """All regions of one photo: salient (whole and large components), person (``people`` only), then segments."""
+def photo_regions(rgb8: np.ndarray, masker: _Masker, people: bool = False, salient: np.ndarray | None = None
+                  ) -> list[tuple[str, np.ndarray]]:
+    """All regions of one photo: salient (whole and large components), person (``people`` only), then segments.
+
+    ``salient``: the cleaned, thresholded salient mask when already known (an empty array: known to be unusable).
+    """
     regions: list[tuple[str, np.ndarray]] = []
-    salient = _clean(masker.salient(rgb8) >= 0.5)
+    if salient is None:
+        salient = _clean(masker.salient(rgb8) >= 0.5)
+    elif salient.size == 0:
+        salient = np.zeros(rgb8.shape[:2], bool)
     if 0.01 <= salient.mean() <= 0.9:
         regions.append(("salient", salient))
         parts = _components(salient, 0.02)
@@ -1206,17 +1213,25 @@ def photo_regions(rgb8: np.ndarray, masker: _Masker, people: bool = False) -> li
 
 def _mask_photo(stem: str, photos: Path, masks: Path, masker: _Masker) -> list[dict[str, Any]]:
     sidecar = masks / f"{stem}.json"
+    salient = None
     if sidecar.is_file():
         data = json.loads(sidecar.read_text())
         people = stem in PORTRAITS
         if data.get("version") == MASK_VERSION and (people or all(r["kind"] != "person" for r in data["regions"])):
             return data["regions"]
+        if data.get("version", 0) >= 2:  # the salient step is unchanged since version 2: reuse its mask
+            first = data["regions"][0] if data["regions"] else {}
+            if first.get("kind") == "salient":
+                with Image.open(masks / first["mask"]) as m:
+                    salient = np.asarray(m) >= 128
+            else:
+                salient = np.zeros(0, bool)
     with Image.open(photos / f"{stem}.jpg") as image:
         rgb8 = np.asarray(image.convert("RGB"))
     for old in masks.glob(f"{stem}__*.png"):
         old.unlink()
     rows = []
-    for k, (kind, mask) in enumerate(photo_regions(rgb8, masker, people=stem in PORTRAITS)):
+    for k, (kind, mask) in enumerate(photo_regions(rgb8, masker, people=stem in PORTRAITS, salient=salient)):
         name = f"{stem}__{k}"
         Image.fromarray(mask.astype(np.uint8) * 255, "L").save(masks / f"{name}.png")
         rows.append({"name": stem, "region": k, "kind": kind, "foreground_fraction": round(float(mask.mean()), 4),
@@ -1258,7 +1273,7 @@ def all_candidates(cache: Path, log: Callable[[str], None] = print) -> Iterator[
 def build(out: str | os.PathLike[str] = DEFAULT_OUT, *, cache: str | os.PathLike[str] = DEFAULT_CACHE,
           shared_photos: str | os.PathLike[str] | None = DEFAULT_SHARED_PHOTOS, limit: int | None = None,
           skip_masks: bool = False, write_repo_splits: bool = False, threads: int = 1,
-          log: Callable[[str], None] = print) -> dict[str, Any]:
+          log: Callable[[str], None] = print, command: str = "") -> dict[str, Any]:
     """Build (or resume) the corpus in ``out``; see the module docstring. Returns summary counts."""
     started = time.time()
     out, cache = Path(out), Path(cache)
@@ -1316,7 +1331,7 @@ def build(out: str | os.PathLike[str] = DEFAULT_OUT, *, cache: str | os.PathLike
             if (i + 1) % 25 == 0:
                 _write_csv(out / "masks.csv", MASK_COLUMNS, mask_rows)
         _write_csv(out / "masks.csv", MASK_COLUMNS, mask_rows)
-    summary = _write_readme(out, selection, mask_rows, splits, time.time() - started, skip_masks)
+    summary = _write_readme(out, selection, mask_rows, splits, time.time() - started, skip_masks, command)
     log(json.dumps(summary))
     return summary
 
@@ -1333,7 +1348,7 @@ def _table(title: str, counts: dict[str, int]) -> list[str]:
 
 
 def _write_readme(out: Path, selection: Selection, mask_rows: list[dict[str, Any]], splits: dict[str, list[str]],
-                  seconds: float, skip_masks: bool) -> dict[str, Any]:
+                  seconds: float, skip_masks: bool, command: str = "") -> dict[str, Any]:
     kept = selection.kept
     statuses = _count(selection.records.values(), "status")
     versions = {f"{r['registry']} {r['package']} {r['version']}" for r in kept}
@@ -1344,6 +1359,7 @@ def _write_readme(out: Path, selection: Selection, mask_rows: list[dict[str, Any
         "# Harmonization training corpus", "",
         "Built by `python -m harmonization.data.corpus build --out DIR` (see the module docstring of "
         "`harmonization/data/corpus.py` for every rule). Generated file: do not edit.", "",
+        *([f"Last run: `{command}` ({seconds:.0f} s; steps found done were skipped)", ""] if command else []),
         f"* {len(kept)} photos, {len(mask_rows)} (photo, region) pairs"
         + (" (masks skipped in this run)" if skip_masks else ""),
         f"* held-out split {len(splits['heldout'])} photos; calibration folds {len(splits['calibration-a'])} and "
@@ -1527,7 +1543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     shared = args.shared_photos if str(args.shared_photos) else None
     build(args.out, cache=args.cache, shared_photos=shared, limit=args.limit, skip_masks=args.skip_masks,
           write_repo_splits=args.write_splits, threads=args.threads,
-          log=lambda s: print(s, flush=True))
+          log=lambda s: print(s, flush=True),
+          command="python -m harmonization.data.corpus " + " ".join(argv if argv is not None else sys.argv[1:]))
     return 0
 
 
