@@ -42,22 +42,29 @@ def _paste(stacked: torch.Tensor, top: int, left: int, out_h: int, out_w: int) -
 def _edge_alpha_and_colour(
     foreground: torch.Tensor, foreground_mask: torch.Tensor, box: tuple[int, int, int, int], radius: int
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]]:
-    """Alpha and decontaminated colour of the object's box grown by ``radius + 1`` px (clipped to the photo).
+    """Alpha and decontaminated colour of the part of the photo that is pasted.
 
-    The edge operations see a wider region (``_MIN_CONTEXT`` or ``3 * radius`` more pixels) so that the crop's
-    border does not change them. Returns ``(alpha, colour, crop)`` with ``crop = (top, left, bottom, right)`` in the
-    photo and ``alpha``/``colour`` of the crop's size.
+    That part (``crop = (top, left, bottom, right)`` in the photo) is the object's box grown by ``radius + 1`` px for
+    a binary mask (the soft edge reaches ``radius`` px outside it, one more for the resampling footprint), or every
+    pixel a soft mask does not exclude (``> 0``) and one more around them. The edge operations see a wider region
+    (``_MIN_CONTEXT`` or ``3 * radius`` more pixels) so that the crop's border does not change them. Returns
+    ``(alpha, colour, crop)``, ``alpha`` and ``colour`` of the crop's size.
     """
     height, width = foreground.shape[-2:]
-    top, left, bottom, right = box
-    pad = radius + 1  # the soft edge reaches `radius` px outside the mask; one more for the resampling footprint
+    soft = is_soft_mask(foreground_mask)
+    if soft:
+        top, left, bottom, right = mask_bbox(foreground_mask, threshold=1e-12) or box
+        pad = 1
+    else:
+        top, left, bottom, right = box
+        pad = radius + 1
     crop = (max(0, top - pad), max(0, left - pad), min(height, bottom + pad), min(width, right + pad))
-    context = pad + max(_MIN_CONTEXT, 3 * radius)
-    region = (max(0, top - context), max(0, left - context), min(height, bottom + context),
-              min(width, right + context))
+    context = max(_MIN_CONTEXT, 3 * radius)
+    region = (max(0, crop[0] - context), max(0, crop[1] - context), min(height, crop[2] + context),
+              min(width, crop[3] + context))
     image = foreground[..., region[0] : region[2], region[1] : region[3]]
     mask = foreground_mask[..., region[0] : region[2], region[1] : region[3]].to(image.dtype)
-    alpha = mask if is_soft_mask(mask) else soft_alpha(image, mask, radius)
+    alpha = mask if soft else soft_alpha(image, mask, radius)
     colour = foreground_in_band(image, alpha, margin=max(_MIN_CONTEXT, 3 * radius))
     rows = slice(crop[0] - region[0], crop[2] - region[0])
     cols = slice(crop[1] - region[1], crop[3] - region[1])
@@ -85,9 +92,9 @@ def place_foreground(
     a band along the edge:
 
     - Alpha: a mask that already has a soft edge (:func:`~harmonization.ops.matting.is_soft_mask`, e.g. a refined
-      mask) is the alpha as it is; a binary one (brush, thresholded automatic mask) gets a soft edge of
-      ``edge_radius`` px on each side that follows the photo (:func:`~harmonization.ops.matting.soft_alpha`), exactly
-      1 inside and 0 outside that band.
+      mask) is the alpha as it is, all of it (not only its ``>= 0.5`` box); a binary one (brush, thresholded
+      automatic mask) gets a soft edge of ``edge_radius`` px on each side that follows the photo
+      (:func:`~harmonization.ops.matting.soft_alpha`), exactly 1 inside and 0 outside that band.
     - Colour: where the alpha is partial, the photo's pixel mixes the object with the background it was cut from;
       the object's own colour is estimated (:func:`~harmonization.ops.matting.foreground_in_band`) and pasted with
       the alpha instead. Opaque pixels keep the photo's colour exactly.
@@ -109,8 +116,9 @@ def place_foreground(
 
     Returns:
         ``(composite, mask)``: ``(1, 3, H, W)`` and ``(1, 1, H, W)`` at the background's resolution. Wherever
-        ``mask`` is 0 the composite is ``background`` bit-identically; with ``decontaminate`` the mask is 0 beyond
-        ``edge_radius + 1`` foreground pixels (resized with the object) of the pasted mask's ``>= 0.5`` region.
+        ``mask`` is 0 the composite is ``background`` bit-identically; with ``decontaminate`` and a binary mask the
+        mask is 0 beyond ``edge_radius + 1`` foreground pixels (resized with the object) of the pasted mask, with a
+        soft mask beyond one pixel of where it is 0.
 
     Raises:
         ValueError: empty foreground mask, bad scale or edge radius, or an object placed entirely outside the
