@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .corpus import CorpusPairs
 from .folders import HarmonizationSample, PhotoMaskFolder
 from .readers import FFHQH, IHarmony4, PairRecord
 from .splits import load_split, split_names
@@ -16,6 +17,6 @@ from .synthetic import (
 )
 from .training import ReaderPairDataset, SyntheticPairDataset
 
-__all__ = ["FFHQH", "FFHQH_JITTER", "FFHQH_PAIRS", "HarmonizationSample", "IHarmony4", "JitterConfig", "PairConfig",
-           "PairRecord", "PhotoMaskFolder", "ReaderPairDataset", "SyntheticPairDataset", "jitter_foreground",
-           "load_split", "make_composite", "split_names", "transfer_foreground"]
+__all__ = ["FFHQH", "FFHQH_JITTER", "FFHQH_PAIRS", "CorpusPairs", "HarmonizationSample", "IHarmony4", "JitterConfig",
+           "PairConfig", "PairRecord", "PhotoMaskFolder", "ReaderPairDataset", "SyntheticPairDataset",
+           "jitter_foreground", "load_split", "make_composite", "split_names", "transfer_foreground"]
