@@ -361,14 +361,21 @@ def test_cli_compose_no_decontaminate(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_the_app_portrait_tab_composes_with_the_default() -> None:
-    # app.run_portrait calls harmonization.compose without overriding decontaminate, so the demo inherits it.
+    # The portrait tab (app.run_portrait, or the job it hands to its queue lane) calls harmonization.compose without
+    # overriding decontaminate, so the demo inherits the default.
     tree = ast.parse((ROOT / "app.py").read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                 and node.module == "harmonization" for alias in node.names}
     assert "compose" in imported
-    run_portrait = next(node for node in ast.walk(tree)
-                        if isinstance(node, ast.FunctionDef) and node.name == "run_portrait")
-    calls = [node for node in ast.walk(run_portrait)
-             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "compose"]
-    assert calls
+    functions = {node.name: node for node in ast.walk(tree)
+                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+    def compose_calls(function: ast.AST) -> list[ast.Call]:
+        return [node for node in ast.walk(function)
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "compose"]
+
+    callers = {name for name, function in functions.items() if compose_calls(function)}
+    used = {node.id for node in ast.walk(functions["run_portrait"]) if isinstance(node, ast.Name)}
+    assert "run_portrait" in callers or used & callers
+    calls = [call for name in callers for call in compose_calls(functions[name])]
     assert all(keyword.arg not in ("decontaminate", None) for call in calls for keyword in call.keywords)

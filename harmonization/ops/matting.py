@@ -35,6 +35,8 @@ __all__ = ["estimate_foreground", "foreground_in_band", "soft_alpha", "is_soft_m
 
 # Values within this distance of 0 or 1 count as fully transparent / opaque (they round to 0 or 255 in 8 bits).
 HARD_TOLERANCE = 0.5 / 255.0
+# Pixels per batch of tiles (the memory bound of the tiled operations: a few hundred bytes per pixel).
+BATCH_PIXELS = 1 << 19
 
 
 def _check_alpha(alpha: torch.Tensor, image: torch.Tensor, name: str) -> None:
@@ -78,19 +80,22 @@ def _relax(
     a11 = (1.0 - alpha) * (1.0 - alpha) + total
     a01 = alpha * (1.0 - alpha)
     inv_det = 1.0 / (a00 * a11 - a01 * a01)  # > 0: W > 0 makes the matrix positive definite
+    c00, c01, c11 = a11 * inv_det, a01 * inv_det, a00 * inv_det  # the inverse matrix
     data = torch.cat([alpha * image, (1.0 - alpha) * image], dim=1)
     rows = torch.arange(height, device=alpha.device).view(-1, 1)
     cols = torch.arange(width, device=alpha.device).view(1, -1)
     red = (rows + cols) % 2 == 0
+    new = torch.empty_like(state)
     for _ in range(iterations):
         for colour in (red, ~red):
             padded_state = F.pad(state, (1, 1, 1, 1), mode="replicate")
-            rhs = data.clone()
-            for weight, (rows_, cols_) in zip(weights, shifts, strict=True):
+            rhs = data.addcmul(weights[0], padded_state[..., shifts[0][0], shifts[0][1]])
+            for weight, (rows_, cols_) in zip(weights[1:], shifts[1:], strict=True):
                 rhs.addcmul_(weight, padded_state[..., rows_, cols_])
             b0, b1 = rhs[:, :3], rhs[:, 3:]
-            new = torch.cat([(a11 * b0 - a01 * b1) * inv_det, (a00 * b1 - a01 * b0) * inv_det], dim=1)
-            state = torch.where(colour, new.clamp(0.0, 1.0), state)
+            torch.addcmul(c00 * b0, c01, b1, value=-1.0, out=new[:, :3])
+            torch.addcmul(c11 * b1, c01, b0, value=-1.0, out=new[:, 3:])
+            state = torch.where(colour, new.clamp_(0.0, 1.0), state)
     return state
 
 
@@ -183,14 +188,15 @@ def _on_tiles(
     *,
     tile: int,
     margin: int,
-    chunk: int,
+    chunk: int | None,
 ) -> None:
     """Run ``solve`` on the tiles of ``out`` that hold an ``active`` pixel and write the tiles' cores into ``out``.
 
     The image is divided into cores of ``tile x tile`` pixels (smaller where the image is); each selected core is cut
     out of every tensor in ``inputs`` with ``margin`` pixels of context on each side (edge pixels repeated beyond
-    the image), up to ``chunk`` tiles are stacked into one batch, and ``solve(*batches)`` returns the ``(n, C, ...)``
-    result of which only the core is kept. Memory is bounded by one batch, whatever the image size.
+    the image), up to ``chunk`` tiles (default: as many as make ``BATCH_PIXELS``) are stacked into one batch, and
+    ``solve(*batches)`` returns the ``(n, C, ...)`` result of which only the core is kept. Memory is bounded by one
+    batch, whatever the image size.
 
     Args:
         solve: batched function of the cut-out inputs returning a tensor of the same height and width.
@@ -202,6 +208,7 @@ def _on_tiles(
     tile_h, tile_w = min(tile, height), min(tile, width)
     coords = torch.nonzero(_tile_grid_any(active, tile_h, tile_w)).tolist()
     size = (tile_h + 2 * margin, tile_w + 2 * margin)
+    chunk = chunk or max(1, BATCH_PIXELS // (size[0] * size[1]))
     for start in range(0, len(coords), chunk):
         batch = coords[start : start + chunk]
         tiles = [torch.cat([_cut(x, iy * tile_h - margin, ix * tile_w - margin, size) for iy, ix in batch])
@@ -217,24 +224,25 @@ def foreground_in_band(
     image: torch.Tensor,
     alpha: torch.Tensor,
     *,
-    tile: int = 128,
-    margin: int = 32,
-    chunk: int = 16,
+    tile: int | None = None,
+    margin: int = 16,
+    chunk: int | None = None,
     **options: float,
 ) -> torch.Tensor:
     """The object's own colour ``F`` where the alpha is partial (``0 < alpha < 1``), the image elsewhere.
 
     :func:`estimate_foreground` runs on ``tile x tile`` tiles that hold a partial pixel, each with ``margin`` pixels
-    of context around it, ``chunk`` tiles per batch; tiles without one are not touched. Where ``alpha`` is 1 the
+    of context around it, in batches of ``chunk`` tiles; tiles without one are not touched. Where ``alpha`` is 1 the
     result is the image exactly (bit-identical); where it is 0 the image is returned too (a pasted pixel of
     opacity 0 shows nothing of it).
 
     Args:
         image: ``(B, 3, H, W)`` float RGB in [0, 1].
         alpha: ``(B, 1, H, W)`` float in [0, 1].
-        tile: core size of a tile in pixels.
-        margin: context pixels on each side of a tile; wider than the partial band is best.
-        chunk: tiles per batch (the memory bound: about ``chunk * (tile + 2 margin)^2 * 200`` bytes in float32).
+        tile: core size of a tile in pixels; default ``2 * margin`` (the least pixels solved per pixel of edge).
+        margin: context pixels on each side of a tile: the partial band's width and some more.
+        chunk: tiles per batch; default as many as make ``BATCH_PIXELS`` pixels (the memory bound: about 200 bytes
+            per pixel of a batch in float32).
         **options: passed to :func:`estimate_foreground` (``regularization``, ``gradient_weight``, ...).
 
     Returns:
@@ -242,7 +250,8 @@ def foreground_in_band(
     """
     check_image(image, "image")
     _check_alpha(alpha, image, "alpha")
-    if tile < 1 or margin < 0 or chunk < 1:
+    tile = max(16, 2 * margin) if tile is None else tile
+    if tile < 1 or margin < 0 or (chunk is not None and chunk < 1):
         raise ValueError(f"tile and chunk must be >= 1 and margin >= 0; got tile={tile}, margin={margin}, "
                          f"chunk={chunk}.")
     a = alpha.to(image.dtype)
@@ -266,8 +275,8 @@ def soft_alpha(
     radius: int,
     *,
     eps: float = 1e-2,
-    tile: int = 128,
-    chunk: int = 16,
+    tile: int | None = None,
+    chunk: int | None = None,
 ) -> torch.Tensor:
     """A narrow soft edge for a binary mask, following the photo: guided filter of the mask with the photo as guide.
 
@@ -284,7 +293,8 @@ def soft_alpha(
         mask: ``(B, 1, H, W)`` in [0, 1], binarised at 0.5.
         radius: half-width of the soft band in pixels (>= 1).
         eps: guided-filter regularisation in squared RGB units; larger gives a smoother, less colour-driven edge.
-        tile: core size of a tile in pixels; chunk: tiles per batch.
+        tile: core size of a tile in pixels (default ``max(32, 4 * radius + 2)``); chunk: tiles per batch (default
+            as many as make ``BATCH_PIXELS`` pixels).
 
     Returns:
         ``(B, 1, H, W)`` float alpha in [0, 1] in ``image``'s dtype and device.
@@ -307,7 +317,7 @@ def soft_alpha(
     band_float = band.to(image.dtype)
     for i in range(image.shape[0]):
         _on_tiles(solve, [image[i : i + 1], hard[i : i + 1], band_float[i : i + 1]], out[i : i + 1], band[i, 0],
-                  tile=tile, margin=2 * radius + 1, chunk=chunk)
+                  tile=max(32, 4 * radius + 2) if tile is None else tile, margin=2 * radius + 1, chunk=chunk)
     return out
 
 
