@@ -7,7 +7,7 @@ the package's modules has no cycles:
 rank  modules
 ====  =========================================================================================
 0     ``errors``
-1     ``ops/``, ``image_io``, ``metrics``
+1     ``ops/``, ``image_io``, ``metrics``, ``cvbridge``
 2     ``models/``
 3     ``hub/``
 4     ``pipelines/``, ``data/``
@@ -22,6 +22,10 @@ NumPy only in ``image_io``, ``metrics`` (its "dovenet" convention resizes with P
 ``data/corpus``; huggingface_hub, urllib, http and socket only in ``hub/``; gradio only in ``app.py``; ``models/``
 and ``ops/`` import nothing but torch, kornia (ops only), ``errors``, ``ops`` and the standard library; ``app.py``
 does no image math (no torch, NumPy, PIL, kornia, OpenCV).
+
+``cvbridge`` (layer 1) is the one exception for OpenCV: ``cv2`` is imported there only, and NumPy with it, because
+OpenCV's functions (GrabCut's exact min-cut, connected components) take NumPy arrays; the module converts tensors to
+arrays and back around those two calls and nothing else, so the tensor code above it never sees NumPy.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from pathlib import Path
 
 RANKS: tuple[tuple[str, int], ...] = (
     ("errors", 0),
-    ("ops", 1), ("image_io", 1), ("metrics", 1),
+    ("ops", 1), ("image_io", 1), ("metrics", 1), ("cvbridge", 1),
     ("models", 2),
     ("hub", 3),
     ("pipelines", 4), ("data", 4),
@@ -44,7 +48,8 @@ RANKS: tuple[tuple[str, int], ...] = (
 APP_RANK = 8
 ONLY_IN: dict[str, tuple[str, ...]] = {
     "PIL": ("image_io", "data.corpus"),
-    "numpy": ("image_io", "metrics", "data.corpus"),
+    "numpy": ("image_io", "metrics", "data.corpus", "cvbridge"),
+    "cv2": ("cvbridge",),
     "huggingface_hub": ("hub",),
     "urllib": ("hub",),
     "http": ("hub",),

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harmonization.ops.mask import binarize, blend, check_image, check_mask, dilate, feather, mask_bbox
+from harmonization.ops.mask import (
+    binarize,
+    blend,
+    check_image,
+    check_mask,
+    dilate,
+    erode,
+    feather,
+    mask_bbox,
+    refine_mask_edges,
+)
 
 
 def _box_mask(height: int, width: int, top: int, left: int, bottom: int, right: int) -> torch.Tensor:
@@ -119,3 +129,49 @@ def test_check_image_and_mask_messages() -> None:
         check_mask(torch.zeros(2, 1, 8, 8), image)
     with pytest.raises(TypeError):
         check_mask(None)  # type: ignore[arg-type]
+
+
+def _painted_disk_scene(size: int = 96, radius: int = 26) -> tuple[torch.Tensor, torch.Tensor]:
+    """A warm disk on a cool background with a little noise, and the disk's exact 0/1 mask."""
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    disk = (((yy - size / 2) ** 2 + (xx - size / 2) ** 2) <= radius**2).float()[None, None]
+    gen = torch.Generator().manual_seed(0)
+    fg, bg = torch.tensor([0.85, 0.55, 0.3]).view(1, 3, 1, 1), torch.tensor([0.15, 0.35, 0.6]).view(1, 3, 1, 1)
+    image = disk * fg + (1 - disk) * bg + 0.03 * torch.randn(1, 3, size, size, generator=gen)
+    return image.clamp(0, 1), disk
+
+
+@pytest.mark.parametrize("painted", ["exact", "too-wide", "too-narrow"])
+def test_refine_keeps_a_solid_painted_region_solid(painted: str) -> None:
+    """A solid painted region stays exactly 1 inside after refine; the soft values lie in a narrow band at the edge."""
+    image, disk = _painted_disk_scene()
+    rough = {"exact": disk, "too-wide": dilate(disk, 4), "too-narrow": erode(disk, 4)}[painted]
+    band, soft_radius = 8, 1
+    refined = refine_mask_edges(image, rough, band=band)
+    hard = binarize(refined)
+    assert bool((refined[erode(hard, soft_radius + 1) > 0] == 1).all()), "the interior must stay exactly 1"
+    assert bool((refined[dilate(hard, soft_radius + 1) == 0] == 0).all()), "the exterior must stay exactly 0"
+    soft = (refined > 0) & (refined < 1)
+    near_edge = (dilate(hard, soft_radius + 1) - erode(hard, soft_radius + 1)) > 0
+    assert bool(near_edge[soft].all()), "soft values only next to the refined edge"
+    inter = float((hard * disk).sum())
+    assert inter / float(((hard + disk) > 0).sum()) > 0.97
+
+
+def test_refine_never_ghosts_a_stroke_thinner_than_the_band() -> None:
+    """A 7 px brush stroke on a uniform object (no sure object within the band): refine used to blur it to about
+    half transparency; its centre line must stay exactly 1 and its soft rim stay narrow."""
+    gen = torch.Generator().manual_seed(1)
+    image = (torch.tensor([0.8, 0.4, 0.3]).view(1, 3, 1, 1) + 0.02 * torch.randn(1, 3, 80, 120, generator=gen))
+    image[..., :, :20] = 0.1  # some background so that the mask is not everything
+    stroke = torch.zeros(1, 1, 80, 120)
+    stroke[..., 37:44, 30:110] = 1.0
+    refined = refine_mask_edges(image.clamp(0, 1), stroke, band=12)
+    assert bool((refined[..., 38:43, 34:106] == 1).all())
+    assert bool((refined[..., :34, :] == 0).all()) and bool((refined[..., 47:, :] == 0).all())
+
+
+def test_refine_soft_radius_is_checked() -> None:
+    image, disk = _painted_disk_scene(32, 8)
+    with pytest.raises(ValueError, match="soft_radius must be at least 1 pixel; got 0"):
+        refine_mask_edges(image, disk, band=4, soft_radius=0)

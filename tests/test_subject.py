@@ -1,4 +1,5 @@
-"""Subject masks: the op-graph runner (TFLite semantics), the shipped selfie-segmentation network, edge refinement."""
+"""Subject masks: the op-graph runner (TFLite semantics), the shipped selfie-segmentation network, its cleanup, edge
+refinement."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 from harmonization import auto_mask, refine_mask
+from harmonization.cvbridge import connected_components
+from harmonization.image_io import load_image, load_mask
 from harmonization.models.segmentation import OpGraph
 from harmonization.ops.mask import dilate, erode, refine_mask_edges
-from harmonization.pipelines.subject import subject_mask
+from harmonization.pipelines.cleanup import NoSubjectFoundError
+from harmonization.pipelines.subject import person_mask, subject_mask
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -125,3 +129,37 @@ def test_separable_morphology_equals_the_square_max_filter() -> None:
         size = 2 * radius + 1
         torch.testing.assert_close(dilate(mask, radius), F.max_pool2d(mask, size, 1, radius), rtol=0, atol=0)
         torch.testing.assert_close(erode(mask, radius), -F.max_pool2d(-mask, size, 1, radius), rtol=0, atol=0)
+
+
+def test_person_mask_keeps_the_person_and_drops_the_stray_islands() -> None:
+    """The selfie model's raw mask of the astronaut has a few small islands besides her; the cleaned mask is one
+    region, exactly 0 beyond its narrow rim, and still the reference mask."""
+    image = load_image(EXAMPLES / "skimage_astronaut.jpg")
+    reference = load_mask(EXAMPLES / "skimage_astronaut_mask.png")
+    _, raw_areas = connected_components(subject_mask(image) >= 0.5)
+    assert len(raw_areas) > 2, "the raw mask must have islands for this test to mean anything"
+    calls: list[tuple[float, str]] = []
+    cleaned = person_mask(image, progress=lambda fraction, message: calls.append((fraction, message)))
+    _, areas = connected_components(cleaned >= 0.5)
+    assert len(areas) == 2
+    assert bool((cleaned[dilate((cleaned >= 0.5).float(), 6) == 0] == 0).all())
+    assert _iou(cleaned, reference) > 0.99
+    fractions = [fraction for fraction, _ in calls]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
+
+
+def test_person_mask_cleans_a_large_photo_at_the_working_size() -> None:
+    image = load_image(EXAMPLES / "matplotlib_grace_hopper.jpg")
+    reference = load_mask(EXAMPLES / "matplotlib_grace_hopper_mask.png")
+    cleaned = person_mask(image, work_side=128)
+    assert cleaned.shape == reference.shape and _iou(cleaned, reference) > 0.97
+    with pytest.raises(NoSubjectFoundError, match="No person was found"):
+        person_mask(torch.full((1, 3, 64, 64), 0.5))
+
+
+def test_auto_mask_reports_progress_and_says_no_person_on_an_empty_scene() -> None:
+    calls: list[float] = []
+    mask = auto_mask(EXAMPLES / "skimage_astronaut.jpg", progress=lambda fraction, message: calls.append(fraction))
+    assert mask.mode == "L" and calls[0] == 0.0 and calls[-1] == 1.0 and calls == sorted(calls)
+    with pytest.raises(ValueError, match="draw a box around the subject"):
+        auto_mask(np.full((64, 64, 3), 128, np.uint8))

@@ -114,14 +114,18 @@ def _coarse_local_mean(x: torch.Tensor, weight: torch.Tensor, sigma: float) -> t
 
 
 def refine_mask_edges(image: torch.Tensor, mask: torch.Tensor, band: int, *, softness: float = 0.02,
-                      guided_eps: float = 1e-3) -> torch.Tensor:
-    """Snap a rough brush mask to the image's edges.
+                      guided_eps: float = 1e-3, soft_radius: int | None = None) -> torch.Tensor:
+    """Snap a rough brush mask to the image's edges, with a narrow soft edge and a solid interior.
 
     Inside a band of ``band`` pixels on each side of the painted edge, every pixel is given to the object or the
     background by its colour distance to the local mean colour of the sure object (the mask eroded by ``band``) and of
     the sure background (outside the mask dilated by ``band``), both Gaussian-weighted over about ``2 * band`` pixels;
-    a guided filter with the image as guide then makes the edge soft where the image's edge is soft. Pixels farther
-    than ``band`` from the painted edge keep the painted value.
+    the decision is smoothed with a guided filter (the image as guide) and then made binary at 0.5, so the refined
+    mask is solid: 1 on the object, 0 off it. Only its new edge is soft, over ``soft_radius`` pixels on each side
+    (a guided filter of the binary decision: crisp where the photo's edge is crisp). Pixels farther than ``band`` from
+    the painted edge keep the painted value, and so do pixels with no sure object or no sure background within the
+    colour window (a stroke thinner than ``2 * band`` stays as painted, with the same narrow soft edge): refining
+    never turns a solid painted region semi-transparent.
 
     Args:
         image: ``(B, 3, H, W)`` float RGB in [0, 1] (the guide).
@@ -129,12 +133,19 @@ def refine_mask_edges(image: torch.Tensor, mask: torch.Tensor, band: int, *, sof
         band: half-width in pixels of the uncertain band around the painted edge (>= 1).
         softness: colour-distance scale (squared RGB units) of the object/background decision.
         guided_eps: guided-filter regularisation (squared RGB units; larger = smoother).
+        soft_radius: half-width in pixels of the soft edge (>= 1; default ``max(1, band // 8)``: anti-aliasing
+            that follows the photo, not a blur: a wider soft edge for pasting is the compositor's, see
+            :func:`harmonization.ops.matting.soft_alpha`).
 
     Returns:
-        ``(B, 1, H, W)`` float32 soft mask in [0, 1].
+        ``(B, 1, H, W)`` float32 mask in [0, 1]: exactly 0 or 1 except within ``soft_radius`` pixels of the refined
+        edge inside the band.
     """
     if band < 1:
         raise ValueError(f"band must be at least 1 pixel; got {band}.")
+    soft_radius = max(1, band // 8) if soft_radius is None else soft_radius
+    if soft_radius < 1:
+        raise ValueError(f"soft_radius must be at least 1 pixel; got {soft_radius}.")
     x = image.float()
     hard = binarize(mask.float())
     sure_fg = erode(hard, band)
@@ -147,11 +158,26 @@ def refine_mask_edges(image: torch.Tensor, mask: torch.Tensor, band: int, *, sof
     d_bg = (x - mean_bg).square().sum(1, keepdim=True)
     p_fg = torch.sigmoid((d_bg - d_fg) / softness)
     # Where one side has no sure pixels nearby, keep the painted value.
-    known = ((density_fg > 1e-3) & (density_bg > 1e-3)).float()
-    p_fg = known * p_fg + (1.0 - known) * hard
+    known = (density_fg > 1e-3) & (density_bg > 1e-3)
+    p_fg = torch.where(known, p_fg, hard)
     labelled = sure_fg + uncertain * p_fg
     radius = max(1, band // 2)
     subsample = max(1, radius // 4)
     smooth = guided_blur(x, labelled, 2 * radius + 1, guided_eps, subsample=subsample, separable=True)
-    refined = sure_fg + uncertain * smooth
-    return refined.clamp(0.0, 1.0)
+    decided = torch.where(uncertain > 0, torch.where(known, (smooth >= 0.5).float(), hard), hard)
+    return _narrow_soft_edge(x, decided, uncertain > 0, soft_radius, guided_eps)
+
+
+def _narrow_soft_edge(image: torch.Tensor, hard: torch.Tensor, allowed: torch.Tensor, radius: int,
+                      eps: float) -> torch.Tensor:
+    """A binary mask with a soft edge only within ``radius`` px of its edge and where ``allowed``; 0/1 elsewhere.
+
+    The soft values are a guided filter of ``hard`` (window ``2 * radius + 1``, the image as guide), clamped to
+    [0, 1] and snapped to 0 or 1 within 0.5/255. Shapes: image ``(B, 3, H, W)``, hard ``(B, 1, H, W)`` 0/1 float,
+    allowed ``(B, 1, H, W)`` bool.
+    """
+    edge = (dilate(hard, radius) - erode(hard, radius)) > 0
+    soft = guided_blur(image, hard, 2 * radius + 1, eps).clamp(0.0, 1.0)
+    tolerance = 0.5 / 255.0
+    soft = torch.where(soft <= tolerance, 0.0, torch.where(soft >= 1.0 - tolerance, 1.0, soft))
+    return torch.where(edge & allowed, soft, hard)
