@@ -202,6 +202,19 @@ def test_soft_alpha_is_the_guided_filter_in_the_band_whatever_the_tiling() -> No
     assert float((one_tile[inner] - expected[inner]).abs().max()) <= 0.5 / 255 + 1e-6
 
 
+def test_soft_alpha_of_a_wide_band_is_subsampled_on_one_grid_whatever_the_tiling() -> None:
+    # radius 12: the fast guided filter (subsample 3); tiles start on the subsampled grid, so cutting the image into
+    # 18 px tiles gives the single-tile result.
+    gen = torch.Generator().manual_seed(2)
+    image = gaussian_blur2d(torch.rand(1, 3, 100, 130, generator=gen), (9, 9), (3.0, 3.0))
+    mask = torch.zeros(1, 1, 100, 130)
+    mask[..., 20:80, 30:101] = 1.0
+    one_tile = soft_alpha(image, mask, 12, tile=1000)
+    small_tiles = soft_alpha(image, mask, 12, tile=16, chunk=5)
+    torch.testing.assert_close(small_tiles, one_tile, atol=1e-5, rtol=0)
+    assert int(((one_tile > 0) & (one_tile < 1)).sum()) > 0
+
+
 def test_soft_alpha_rejects_a_zero_radius() -> None:
     image, mask = _blurred_edge_photo(6)
     with pytest.raises(ValueError, match="radius must be at least 1"):

@@ -189,10 +189,12 @@ def _on_tiles(
     tile: int,
     margin: int,
     chunk: int | None,
+    align: int = 1,
 ) -> None:
     """Run ``solve`` on the tiles of ``out`` that hold an ``active`` pixel and write the tiles' cores into ``out``.
 
-    The image is divided into cores of ``tile x tile`` pixels (smaller where the image is); each selected core is cut
+    The image is divided into cores of ``tile x tile`` pixels (smaller where the image is, but a multiple of ``align``
+    when ``tile`` is); each selected core is cut
     out of every tensor in ``inputs`` with ``margin`` pixels of context on each side (edge pixels repeated beyond
     the image), up to ``chunk`` tiles (default: as many as make ``BATCH_PIXELS``) are stacked into one batch, and
     ``solve(*batches)`` returns the ``(n, C, ...)`` result of which only the core is kept. Memory is bounded by one
@@ -205,7 +207,7 @@ def _on_tiles(
         active: ``(H, W)`` bool, the pixels that need ``solve``.
     """
     height, width = active.shape
-    tile_h, tile_w = min(tile, height), min(tile, width)
+    tile_h, tile_w = (min(tile, align * math.ceil(extent / align)) for extent in (height, width))
     coords = torch.nonzero(_tile_grid_any(active, tile_h, tile_w)).tolist()
     size = (tile_h + 2 * margin, tile_w + 2 * margin)
     chunk = chunk or max(1, BATCH_PIXELS // (size[0] * size[1]))
@@ -282,19 +284,20 @@ def soft_alpha(
 
     Within ``radius`` pixels (square neighbourhood) of the mask's edge, on both sides, the alpha is kornia's
     ``guided_blur`` of the binarised mask with ``image`` as the colour guide (window ``2 * radius + 1``,
-    regularisation ``eps``), clamped to [0, 1]: where the photo's edge is crisp the alpha stays crisp, where the
-    photo is soft (hair, fur, motion or focus blur) the alpha follows it. Every pixel farther than ``radius`` from
-    the edge keeps the binary value exactly (1 inside, 0 outside), and values within 0.5/255 of 0 or 1 are snapped
-    to it. The filter runs only on tiles that hold a band pixel, with enough context that the result is that of the
-    whole-image filter.
+    regularisation ``eps``; from ``radius`` 8 on the fast guided filter with ``subsample = radius // 4``), clamped
+    to [0, 1]: where the photo's edge is crisp the alpha stays crisp, where the photo is soft (hair, fur, motion or
+    focus blur) the alpha follows it. Every pixel farther than ``radius`` from the edge keeps the binary value
+    exactly (1 inside, 0 outside), and values within 0.5/255 of 0 or 1 are snapped to it. The filter runs only on
+    tiles that hold a band pixel, with enough context (and, when subsampled, on the same pixel grid) that the result
+    is that of the whole-image filter.
 
     Args:
         image: ``(B, 3, H, W)`` float RGB in [0, 1], the photo the mask was drawn on.
         mask: ``(B, 1, H, W)`` in [0, 1], binarised at 0.5.
         radius: half-width of the soft band in pixels (>= 1).
         eps: guided-filter regularisation in squared RGB units; larger gives a smoother, less colour-driven edge.
-        tile: core size of a tile in pixels (default ``max(32, 4 * radius + 2)``); chunk: tiles per batch (default
-            as many as make ``BATCH_PIXELS`` pixels).
+        tile: core size of a tile in pixels (default ``max(32, 4 * radius + 2)``; rounded up to a multiple of the
+            subsampling); chunk: tiles per batch (default as many as make ``BATCH_PIXELS`` pixels).
 
     Returns:
         ``(B, 1, H, W)`` float alpha in [0, 1] in ``image``'s dtype and device.
@@ -308,16 +311,22 @@ def soft_alpha(
     hard = binarize(mask.to(image.dtype))
     band = (dilate(hard, radius) - erode(hard, radius)) > 0
     out = hard.clone()
+    subsample = max(1, radius // 4)
+
+    def multiple(pixels: int) -> int:  # tiles start on the subsampled grid, so every tile sees the same grid
+        return subsample * math.ceil(pixels / subsample)
 
     def solve(image_tiles: torch.Tensor, hard_tiles: torch.Tensor, band_tiles: torch.Tensor) -> torch.Tensor:
-        smooth = guided_blur(image_tiles, hard_tiles, 2 * radius + 1, eps).clamp(0.0, 1.0)
+        smooth = guided_blur(image_tiles, hard_tiles, 2 * radius + 1, eps, subsample=subsample, separable=True)
+        smooth = smooth.clamp(0.0, 1.0)
         smooth = torch.where(smooth <= HARD_TOLERANCE, 0.0, torch.where(smooth >= 1.0 - HARD_TOLERANCE, 1.0, smooth))
         return torch.where(band_tiles > 0, smooth, hard_tiles)
 
     band_float = band.to(image.dtype)
     for i in range(image.shape[0]):
         _on_tiles(solve, [image[i : i + 1], hard[i : i + 1], band_float[i : i + 1]], out[i : i + 1], band[i, 0],
-                  tile=max(32, 4 * radius + 2) if tile is None else tile, margin=2 * radius + 1, chunk=chunk)
+                  tile=multiple(max(32, 4 * radius + 2) if tile is None else tile),
+                  margin=multiple(2 * radius + 1 + subsample), chunk=chunk, align=subsample)
     return out
 
 

@@ -25,9 +25,9 @@ def default_edge_radius(height: int, width: int) -> int:
 
 
 def _context(radius: int) -> int:
-    """Pixels of context for the edge operations: the soft band (``2 * radius`` wide) and 16 more, where the object's
-    own colour and the old background's are seen clearly (also the tile margin of the foreground estimation)."""
-    return 16 + 2 * radius
+    """Tile margin of the foreground estimation: the soft band's half-width and 16 pixels more, where the object's own
+    colour and the old background's are seen clearly."""
+    return 16 + radius
 
 
 def _paste(stacked: torch.Tensor, top: int, left: int, out_h: int, out_w: int) -> torch.Tensor | None:
@@ -51,8 +51,8 @@ def _edge_alpha_and_colour(
     That part (``crop = (top, left, bottom, right)`` in the photo) is the object's box grown by ``radius + 1`` px for
     a binary mask (the soft edge reaches ``radius`` px outside it, one more for the resampling footprint), or every
     pixel a soft mask does not exclude (``> 0``) and one more around them. The edge operations see a wider region
-    (:func:`_context` more pixels) so that the crop's border does not change them. Returns
-    ``(alpha, colour, crop)``, ``alpha`` and ``colour`` of the crop's size.
+    (``2 * radius + 16`` more pixels, the tile margins of both) so that the crop's border does not change them.
+    Returns ``(alpha, colour, crop)``, ``alpha`` and ``colour`` of the crop's size.
     """
     height, width = foreground.shape[-2:]
     soft = is_soft_mask(foreground_mask)
@@ -63,13 +63,13 @@ def _edge_alpha_and_colour(
         top, left, bottom, right = box
         pad = radius + 1
     crop = (max(0, top - pad), max(0, left - pad), min(height, bottom + pad), min(width, right + pad))
-    context = _context(radius)
+    context = 2 * radius + 16
     region = (max(0, crop[0] - context), max(0, crop[1] - context), min(height, crop[2] + context),
               min(width, crop[3] + context))
     image = foreground[..., region[0] : region[2], region[1] : region[3]]
     mask = foreground_mask[..., region[0] : region[2], region[1] : region[3]].to(image.dtype)
     alpha = mask if soft else soft_alpha(image, mask, radius)
-    colour = foreground_in_band(image, alpha, margin=context)
+    colour = foreground_in_band(image, alpha, margin=_context(radius))
     rows = slice(crop[0] - region[0], crop[2] - region[0])
     cols = slice(crop[1] - region[1], crop[3] - region[1])
     return alpha[..., rows, cols], colour[..., rows, cols], crop
