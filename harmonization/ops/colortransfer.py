@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .checks import check_shapes
+from .color import row_chunks
 
 __all__ = ["fit_local_affine", "apply_local_affine", "fit_global_affine", "apply_global_affine",
            "anchor_to_background", "transfer_global_affine"]
@@ -114,7 +115,7 @@ def fit_local_affine(
 
 
 def apply_local_affine(
-    image: torch.Tensor, coefficients: torch.Tensor, *, rows_per_chunk: int = 512
+    image: torch.Tensor, coefficients: torch.Tensor, *, rows_per_chunk: int | None = None
 ) -> torch.Tensor:
     """Apply low-resolution affine colour maps to a full-resolution image.
 
@@ -124,7 +125,8 @@ def apply_local_affine(
     Args:
         image: ``(B, 3, H, W)`` float in [0, 1].
         coefficients: ``(B, 12, h, w)`` from :func:`fit_local_affine`, fitted on a resized copy of ``image``.
-        rows_per_chunk: output rows processed at once.
+        rows_per_chunk: output rows processed at once (default 512, fewer for images wider than 4096 px, so a
+            band stays near :data:`harmonization.ops.color.CHUNK_PIXELS` pixels).
 
     Returns:
         ``(B, 3, H, W)`` in [0, 1] (clamped), same dtype as ``image``.
@@ -135,6 +137,8 @@ def apply_local_affine(
     # Normalised sampling positions of pixel centres (align_corners=False convention of grid_sample).
     xs = (torch.arange(width, device=image.device, dtype=torch.float32) + 0.5) / width * 2 - 1
     out = torch.empty_like(image)
+    if rows_per_chunk is None:
+        rows_per_chunk = min(512, max(1, row_chunks(height, width)[0].stop))
     for top in range(0, height, rows_per_chunk):
         bottom = min(height, top + rows_per_chunk)
         ys = (torch.arange(top, bottom, device=image.device, dtype=torch.float32) + 0.5) / height * 2 - 1
@@ -184,12 +188,17 @@ def fit_global_affine(
     return torch.cat([a, b], dim=-1)
 
 
-def apply_global_affine(image: torch.Tensor, coefficients: torch.Tensor) -> torch.Tensor:
+def apply_global_affine(image: torch.Tensor, coefficients: torch.Tensor, *, rows_per_chunk: int | None = None
+                        ) -> torch.Tensor:
     """Apply per-image affine colour maps from :func:`fit_global_affine`.
+
+    A large image is mapped a band of rows at a time into the output (each pixel on its own, so the result is the
+    same), which keeps the temporaries small; gradients flow as through the one-piece computation.
 
     Args:
         image: ``(B, 3, H, W)`` float.
         coefficients: ``(B, 3, 4)``.
+        rows_per_chunk: rows mapped at once (default: about :data:`harmonization.ops.color.CHUNK_PIXELS` pixels).
 
     Returns:
         ``(B, 3, H, W)`` float32, not clamped (the caller decides).
@@ -197,7 +206,15 @@ def apply_global_affine(image: torch.Tensor, coefficients: torch.Tensor) -> torc
     if coefficients.shape != (image.shape[0], 3, 4):
         raise ValueError(f"coefficients must be (B, 3, 4) with the image's batch; got {tuple(coefficients.shape)}.")
     a, b = coefficients[..., :3], coefficients[..., 3:]
-    return torch.einsum("bij,bjhw->bihw", a, image.float()) + b[..., None]
+    height, width = image.shape[-2:]
+    chunks = row_chunks(height, width) if rows_per_chunk is None else \
+        [slice(top, min(height, top + rows_per_chunk)) for top in range(0, height, max(1, rows_per_chunk))]
+    if len(chunks) <= 1 or torch.is_grad_enabled() and (image.requires_grad or coefficients.requires_grad):
+        return torch.einsum("bij,bjhw->bihw", a, image.float()) + b[..., None]
+    out = torch.empty(image.shape, dtype=torch.float32, device=image.device)
+    for rows in chunks:
+        out[:, :, rows] = torch.einsum("bij,bjhw->bihw", a, image[:, :, rows].float()) + b[..., None]
+    return out
 
 
 def anchor_to_background(

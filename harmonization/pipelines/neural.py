@@ -181,14 +181,15 @@ def run_loaded(
     full = _to_full_resolution(composite, low, mask_low, prediction, transfer)
     if strength == 1.0:
         return full
-    return torch.lerp(composite.float(), full, strength).clamp(0.0, 1.0)
+    # In place (the same values): a 40-megapixel image needs no two more full-size copies.
+    return torch.lerp(composite.float(), full, strength, out=full).clamp_(0.0, 1.0)
 
 
 def _to_full_resolution(composite: torch.Tensor, low: torch.Tensor, mask_low: torch.Tensor,
                         prediction: torch.Tensor, transfer: Transfer) -> torch.Tensor:
     height, width = composite.shape[-2:]
     if transfer == "global":
-        return transfer_global_affine(low, prediction, mask_low, composite).clamp(0.0, 1.0)
+        return transfer_global_affine(low, prediction, mask_low, composite).clamp_(0.0, 1.0)
     if transfer == "upsample" or (height, width) == tuple(low.shape[-2:]):
         if (height, width) == tuple(low.shape[-2:]):
             return prediction

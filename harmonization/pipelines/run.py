@@ -6,6 +6,7 @@ the evaluator): one place decides what a method receives and what comes back.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import torch
 
 from ..image_io import MAX_PIXELS
+from ..ops.color import row_chunks
 from ..ops.mask import binarize, blend, check_image, check_mask, feather
 from .registry import get_method
 
@@ -47,15 +49,15 @@ def validate_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
             f"The image is {width}x{height} px ({height * width / 1e6:.2f} megapixels); the limit is "
             f"{MAX_PIXELS / 1e6:.0f} megapixels. Downscale it first."
         )
+    chunks = row_chunks(height, width)  # band by band: no whole-image boolean temporaries
     for name, tensor in (("image", image), ("mask", mask)):
-        if not bool(torch.isfinite(tensor).all()):
+        if not all(bool(torch.isfinite(tensor[:, :, rows]).all()) for rows in chunks):
             raise ValueError(f"The {name} holds NaN or infinite values; expected finite values in [0, 1].")
-    hard = mask >= 0.5
-    if not bool(hard.any()):
+    if not any(bool((mask[:, :, rows] >= 0.5).any()) for rows in chunks):
         raise ValueError(
             "The mask is empty: no pixel is marked (values >= 0.5). Paint over the object you want to harmonize."
         )
-    if bool(hard.all()):
+    if all(bool((mask[:, :, rows] >= 0.5).all()) for rows in chunks):
         raise ValueError(
             "The mask covers the whole image, so there is no background to take the light and colour from. "
             "Paint only the object you want to harmonize."
@@ -99,4 +101,24 @@ def harmonize_tensor(
         return spec.run(image, mask, progress=progress, **options)
     prediction = spec.run(image, binarize(mask), **options)
     soft = feather(mask, feather_radius) if feather_radius > 0 else mask
-    return blend(prediction.to(image.dtype), image, soft)
+    return _blend_in_bands(prediction.to(image.dtype), image, soft)
+
+
+def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+def _blend_in_bands(prediction: torch.Tensor, image: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+    """:func:`~harmonization.ops.mask.blend` a band of rows at a time, written into the prediction when it is a
+    tensor of its own (the method's fresh output), so a large image needs no whole-image temporaries. Each pixel is
+    blended on its own: the result is the one-piece blend's, bit for bit."""
+    chunks = row_chunks(*image.shape[-2:])
+    if len(chunks) == 1 or torch.is_grad_enabled() and prediction.requires_grad:
+        return blend(prediction, image, soft)
+    own = prediction.shape == image.shape and not any(_shares_memory(prediction, t) for t in (image, soft))
+    out = prediction if own else torch.empty_like(image)
+    # A network's prediction is made under inference mode: it can be written to only there.
+    with torch.inference_mode() if out.is_inference() else contextlib.nullcontext():
+        for rows in chunks:
+            out[:, :, rows] = blend(prediction[:, :, rows], image[:, :, rows], soft[:, :, rows])
+    return out

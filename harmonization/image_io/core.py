@@ -1,7 +1,7 @@
-"""Conversions between what users hand us (files, PIL images, NumPy arrays, Gradio editor values) and tensors.
+"""Reading and writing images: files, PIL images and NumPy arrays <-> tensors (the editor values are in
+:mod:`.editor`).
 
-This is the only module of the package that touches PIL or NumPy. Everything it returns follows the package's
-tensor conventions:
+Everything it returns follows the package's tensor conventions:
 
 - images: ``(1, 3, H, W)`` float32 RGB in ``[0, 1]``, always derived from an 8-bit RGB version of the input so that
   "unchanged" pixels can be compared bit for bit with :func:`load_rgb8`;
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageReadError
+from ..errors import ImageReadError
 
 __all__ = [
     "PILImage",
@@ -35,13 +35,11 @@ __all__ = [
     "tensor_to_rgb8",
     "tensor_to_pil",
     "mask_tensor_to_pil",
-    "editor_to_image_and_mask",
-    "mask_to_editor_layer",
-    "pad_editor_layer_file",
     "image_size",
     "resize_rgb8",
     "resize_mask8",
     "MAX_PIXELS",
+    "write_test_composite",
 ]
 
 #: The PIL image type, for annotations outside this module (which never import PIL themselves).
@@ -114,7 +112,46 @@ def _pil_to_rgb8(image: Image.Image) -> np.ndarray:
         image = image.convert("RGBA")
     if image.mode != "RGB":
         image = image.convert("RGB")  # RGBA/LA drop alpha; L, 1, CMYK, YCbCr, LAB are converted by PIL
-    return np.asarray(image, dtype=np.uint8).copy()
+    return _pil_rows_to_array(image, 3)
+
+
+#: Pixels converted at once between PIL images, arrays and tensors (about 2 megapixels), so a 40-megapixel image
+#: never needs whole-image temporaries beyond its input and output.
+_BAND_PIXELS = 1 << 21
+
+
+def _bands(height: int, width: int) -> list[tuple[int, int]]:
+    rows = max(1, _BAND_PIXELS // max(1, width))
+    return [(top, min(height, top + rows)) for top in range(0, height, rows)]
+
+
+def _pil_rows_to_array(image: Image.Image, channels: int) -> np.ndarray:
+    """A PIL image as a writable ``(H, W, channels)`` uint8 array, copied a band of rows at a time (NumPy's own
+    conversion holds two whole-image copies besides the image)."""
+    width, height = image.size
+    bands = _bands(height, width)
+    if len(bands) == 1:
+        return np.array(image, dtype=np.uint8)
+    out = np.empty((height, width, channels), dtype=np.uint8)
+    for top, bottom in bands:
+        out[top:bottom] = np.asarray(image.crop((0, top, width, bottom)), dtype=np.uint8).reshape(
+            bottom - top, width, channels)
+    return out
+
+
+def _check_unit_floats(array: np.ndarray, what: str, fix: str) -> None:
+    """Refuse NaN, infinities (counted, named as such) and values outside [0, 1] (with the range found)."""
+    finite = np.isfinite(array)
+    if not finite.all():
+        nan = int(np.isnan(array).sum())
+        infinite = int(finite.size - finite.sum()) - nan
+        found = " and ".join(part for part in (f"{nan} NaN" if nan else "", f"{infinite} infinite" if infinite else "")
+                             if part)
+        raise ImageReadError(f"{what} must hold finite values in [0, 1]; it holds {found} value(s). Replace them "
+                             f"(e.g. numpy.nan_to_num) or pass a uint8 array.")
+    low, high = float(array.min()), float(array.max())
+    if low < 0.0 or high > 1.0:
+        raise ImageReadError(f"{what} must hold values in [0, 1]; got range [{low:.3g}, {high:.3g}]. {fix}")
 
 
 def _array_to_rgb8(array: np.ndarray) -> np.ndarray:
@@ -134,11 +171,7 @@ def _array_to_rgb8(array: np.ndarray) -> np.ndarray:
     if array.dtype == np.bool_:
         return array.astype(np.uint8) * 255
     if np.issubdtype(array.dtype, np.floating):
-        if not np.isfinite(array).all() or array.min() < 0.0 or array.max() > 1.0:
-            raise ImageReadError(
-                f"A float image array must hold values in [0, 1]; got range [{np.nanmin(array):.3g}, "
-                f"{np.nanmax(array):.3g}]. Divide by 255 or pass a uint8 array."
-            )
+        _check_unit_floats(array, "A float image array", "Divide by 255 or pass a uint8 array.")
         return np.rint(array * 255.0).astype(np.uint8)
     raise ImageReadError(f"Unsupported image array dtype {array.dtype}; use uint8, uint16 or float in [0, 1].")
 
@@ -193,7 +226,8 @@ def load_image(source: ImageInput) -> torch.Tensor:
 
 
 def _mask_array(source: Any) -> np.ndarray:
-    """Return a float64 ``HxW`` array in [0, 1]."""
+    """Return a float32 ``HxW`` array in [0, 1] (each value the correctly rounded quotient, as before through
+    float64: 0..255 and 0..65535 divide exactly the same way in float32)."""
     source = _unwrap(source)
     if isinstance(source, (str, os.PathLike, bytes)):
         source = _open(source)
@@ -203,16 +237,16 @@ def _mask_array(source: Any) -> np.ndarray:
             rgba = np.asarray(source.convert("RGBA"))
             alpha = rgba[..., 3]
             if alpha.min() < 255:  # a painted layer: transparency marks "not painted"
-                return alpha.astype(np.float64) / 255.0
+                return alpha.astype(np.float32) / np.float32(255.0)
             source = source.convert("RGB")
         if source.mode == "1":
-            return np.asarray(source, dtype=np.float64)
+            return np.asarray(source, dtype=np.float32)
         if source.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
             return _mask_array(np.asarray(source))
         if source.mode != "L":
             source = source.convert("RGB")
-            return np.asarray(source, dtype=np.float64).max(axis=2) / 255.0
-        return np.asarray(source, dtype=np.float64) / 255.0
+            return np.asarray(source, dtype=np.float32).max(axis=2) / np.float32(255.0)
+        return np.asarray(source, dtype=np.float32) / np.float32(255.0)
     if isinstance(source, torch.Tensor):
         source = source.detach().cpu().float().numpy()
         source = source.reshape(source.shape[-2:]) if source.ndim > 2 and np.prod(source.shape[:-2]) == 1 else source
@@ -227,24 +261,20 @@ def _mask_array(source: Any) -> np.ndarray:
     if array.ndim != 2:
         raise ImageReadError(f"Expected a mask of shape HxW (or HxWx1/3/4); got shape {source.shape}.")
     if array.dtype == np.bool_:
-        return array.astype(np.float64)
+        return array.astype(np.float32)
     if array.dtype == np.uint8:
-        return array.astype(np.float64) / 255.0
+        return array.astype(np.float32) / np.float32(255.0)
     if array.dtype == np.uint16:
-        return array.astype(np.float64) / 65535.0
+        return array.astype(np.float32) / np.float32(65535.0)
     if np.issubdtype(array.dtype, np.integer):
         if array.min() < 0 or array.max() > 255:
             raise ImageReadError(
                 f"An integer mask must hold values in 0..255; got range [{array.min()}, {array.max()}]."
             )
-        return array.astype(np.float64) / 255.0
+        return array.astype(np.float32) / np.float32(255.0)
     if np.issubdtype(array.dtype, np.floating):
-        if not np.isfinite(array).all() or array.min() < 0.0 or array.max() > 1.0:
-            raise ImageReadError(
-                f"A float mask must hold values in [0, 1]; got range [{np.nanmin(array):.3g}, {np.nanmax(array):.3g}]."
-                " Use a uint8 mask (0..255) or divide by 255."
-            )
-        return array.astype(np.float64)
+        _check_unit_floats(array, "A float mask", "Use a uint8 mask (0..255) or divide by 255.")
+        return array.astype(np.float32)
     raise ImageReadError(f"Unsupported mask dtype {array.dtype}; use bool, uint8 (0..255) or float in [0, 1].")
 
 
@@ -266,7 +296,10 @@ def load_mask(source: MaskInput, size: tuple[int, int] | None = None) -> torch.T
             f"The mask is {array.shape[1]}x{array.shape[0]} px but the image is {size[0]}x{size[1]} px. "
             "Give a mask of the same size as the composite (or resize it with nearest-neighbour first)."
         )
-    return torch.from_numpy(np.array(array, dtype=np.float32))[None, None].contiguous()
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(array)[None, None]
 
 
 def tensor_to_rgb8(image: torch.Tensor) -> np.ndarray:
@@ -277,8 +310,12 @@ def tensor_to_rgb8(image: torch.Tensor) -> np.ndarray:
         image = image[0]
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"Expected an image tensor of shape (1, 3, H, W); got {tuple(image.shape)}.")
-    array = image.detach().float().clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8).permute(1, 2, 0)
-    return np.ascontiguousarray(array.cpu().numpy())
+    height, width = image.shape[-2:]
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    for top, bottom in _bands(height, width):  # a band at a time: no whole-image float temporaries
+        band = image[:, top:bottom].detach().float().clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
+        out[top:bottom] = band.permute(1, 2, 0).cpu().numpy()
+    return out
 
 
 def tensor_to_pil(image: torch.Tensor) -> Image.Image:
@@ -303,56 +340,6 @@ def resize_mask8(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(mask).resize(size, Image.NEAREST))
 
 
-def mask_to_editor_layer(mask: torch.Tensor, color: tuple[int, int, int] = (255, 45, 111),
-                         canvas: tuple[int, int] | None = None) -> np.ndarray:
-    """A mask as an ImageEditor brush layer: the brush colour with the mask as alpha.
-
-    Gradio's ``ImageEditor`` draws a layer sent by the app centred on a frame of its ``canvas_size`` whose top-left
-    corner is the image's; a layer of exactly ``canvas`` size with the mask in its top-left corner is therefore
-    shown aligned with the image. :func:`editor_to_image_and_mask` crops such layers back to the image.
-
-    Args:
-        mask: ``(1, 1, H, W)`` float in [0, 1].
-        color: RGB of the painted strokes (the editor's brush colour).
-        canvas: ``(width, height)`` of the editor's ``canvas_size`` (>= the mask's size), or ``None`` for a layer
-            of the mask's own size.
-
-    Returns:
-        ``(H, W, 4)`` uint8, or ``(canvas_height, canvas_width, 4)`` with the mask in the top-left corner.
-
-    Raises:
-        ValueError: the mask is larger than ``canvas``.
-    """
-    alpha = np.asarray(mask_tensor_to_pil(mask))
-    layer = np.empty((*alpha.shape, 4), dtype=np.uint8)
-    layer[..., :3] = np.asarray(color, dtype=np.uint8)
-    layer[..., 3] = alpha
-    return layer if canvas is None else _pad_to_canvas(layer, canvas)
-
-
-def _pad_to_canvas(rgba: np.ndarray, canvas: tuple[int, int]) -> np.ndarray:
-    """``(H, W, 4)`` uint8 padded (transparent) to ``canvas=(width, height)``, content at the top-left corner."""
-    height, width = rgba.shape[:2]
-    if width > canvas[0] or height > canvas[1]:
-        raise ValueError(f"The image is {width}x{height} px; the editor's canvas holds at most "
-                         f"{canvas[0]}x{canvas[1]} px. Downscale the image first.")
-    padded = np.zeros((canvas[1], canvas[0], 4), dtype=np.uint8)
-    padded[:height, :width] = rgba
-    return padded
-
-
-def pad_editor_layer_file(layer: str | os.PathLike[str], canvas: tuple[int, int], out: str | os.PathLike[str]) -> Path:
-    """Write a copy of an RGBA layer PNG padded (transparent) to ``canvas=(width, height)``, content at the top-left.
-
-    For layers given to Gradio's editor with a value (e.g. example rows); see :func:`mask_to_editor_layer`.
-    """
-    with _open(layer) as image:
-        padded = _pad_to_canvas(np.asarray(image.convert("RGBA")), canvas)
-    out = Path(out)
-    Image.fromarray(padded, mode="RGBA").save(out, format="PNG", optimize=False, compress_level=6)
-    return out
-
-
 def image_size(source: ImageInput) -> tuple[int, int]:
     """``(width, height)`` of an image as displayed, i.e. after its EXIF orientation (read from the header).
 
@@ -369,47 +356,26 @@ def image_size(source: ImageInput) -> tuple[int, int]:
     return width, height
 
 
-def editor_to_image_and_mask(value: Mapping[str, Any] | None) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Split a ``gr.ImageEditor`` value into the uploaded image and the painted mask.
+def write_test_composite(composite: str | os.PathLike[str], mask: str | os.PathLike[str],
+                         size: tuple[int, int]) -> None:
+    """Write a large flat-colour composite and its mask as PNG files (a few KB even at 40 megapixels).
+
+    For memory benchmarks and tests of large inputs: a dark-blue left half and an orange right half (so "local"
+    differs from "global"), with a reddish object over the middle third, marked in the mask. Written with PIL's own
+    drawing, so making a 40 MP file needs no more than the two images themselves.
 
     Args:
-        value: the editor's value ``{"background", "layers", "composite"}`` with ``HxWx3``/``HxWx4`` uint8 arrays
-            (or PIL images / file paths), or ``None``.
-
-    Returns:
-        ``(rgb8, mask8)``: the background as ``(H, W, 3)`` uint8 (``None`` when nothing was uploaded) and the union
-        of the painted layers' alpha channels as ``(H, W)`` uint8 0..255 (``None`` when nothing was painted).
+        composite: the RGB PNG to write.
+        mask: the 8-bit greyscale PNG to write (255 = object).
+        size: ``(width, height)``.
     """
-    if not value:
-        return None, None
-    background = value.get("background")
-    if background is None:
-        background = value.get("composite")
-    if background is None:
-        return None, None
-    rgb8 = load_rgb8(background)
-    mask8: np.ndarray | None = None
-    for layer in value.get("layers") or []:
-        if layer is None:
-            continue
-        layer = _unwrap(layer)
-        if not isinstance(layer, np.ndarray):
-            layer = np.asarray(_open(layer) if isinstance(layer, (str, os.PathLike, bytes)) else layer)
-        if layer.ndim == 3 and layer.shape[2] == 4:
-            alpha = layer[..., 3]
-        elif layer.ndim == 3:
-            alpha = layer.max(axis=2)
-        else:
-            alpha = layer
-        alpha = alpha.astype(np.uint8)
-        height, width = rgb8.shape[:2]
-        if alpha.shape[0] >= height and alpha.shape[1] >= width:
-            # Gradio's editor keeps layers set by the app at its canvas size, aligned at the top-left corner
-            # (see :func:`mask_to_editor_layer`); the image is the top-left part of it.
-            alpha = alpha[:height, :width]
-        else:
-            alpha = resize_mask8(alpha, (width, height))
-        mask8 = alpha if mask8 is None else np.maximum(mask8, alpha)
-    if mask8 is not None and not mask8.any():
-        mask8 = None
-    return rgb8, mask8
+    width, height = size
+    image = Image.new("RGB", (width, height), (25, 40, 110))
+    image.paste((235, 170, 80), (width // 2, 0, width, height))
+    box = (width // 3, height // 4, 2 * width // 3, 3 * height // 4)
+    image.paste((200, 70, 60), box)
+    image.save(composite, format="PNG", compress_level=6)
+    del image
+    alpha = Image.new("L", (width, height), 0)
+    alpha.paste(255, box)
+    alpha.save(mask, format="PNG", compress_level=6)
