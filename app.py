@@ -10,30 +10,49 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import shutil
+import os
 import socket
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
-from gradio.utils import get_upload_folder
+# Gradio keeps uploads and results in GRADIO_TEMP_DIR (default <tempdir>/gradio, shared by every Gradio app on the
+# machine). The app takes a folder of its own unless one is set, so that sweeping it by age on start (what a killed
+# server left behind) touches nothing of other apps. Set before Gradio is imported: it reads the variable then.
+os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "harmonization-gradio"))
 
-from harmonization import auto_mask, available_methods, compose, get_method, harmonize, list_methods, refine_mask
-from harmonization.errors import USER_ERRORS
-from harmonization.image_io import (
-    editor_to_image_and_mask,
-    image_size,
-    load_image,
-    load_mask,
-    load_rgb8,
-    mask_to_editor_layer,
-    pad_editor_layer_file,
+import gradio as gr  # noqa: E402
+from gradio.utils import get_upload_folder  # noqa: E402
+
+from harmonization.errors import USER_ERRORS  # noqa: E402
+from harmonization.image_io import image_size  # noqa: E402
+from harmonization.pipelines.comparison import Comparison  # noqa: E402
+from harmonization.serving import (  # noqa: E402
+    Lane,
+    LaneFullError,
+    UploadGate,
+    demo_lanes,
+    install_sigterm_as_interrupt,
+    jobs,  # noqa: E402
+    memory_budget_from_env,
+    parse_bytes,
+    return_freed_memory_promptly,
+    sweep_older_than,
 )
-from harmonization.pipelines.comparison import Comparison, compare
-from harmonization.serving import UploadGate
+from harmonization.serving.jobs import (  # noqa: E402
+    DEFAULT_PAINTERLY_QUALITY,
+    PAINTERLY_QUALITY,
+    JobContext,
+    is_painterly,
+    method_choices,
+    padded_example_layer,
+    painterly_methods,
+    painterly_options,
+    save_comparison,
+    save_image,
+    unavailable_note,
+)
 
 TITLE = "Image harmonization"
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -42,13 +61,23 @@ BRUSH_COLOR = "#ff2d6f"
 # The editors' canvas_size: layers the app sends are padded to it (see mask_to_editor_layer), so the mask tools work
 # on images up to this size; uploads and brush strokes are not limited by it (the canvas follows the upload).
 EDITOR_CANVAS = (4096, 4096)
-# Painterly fusion on a CPU takes one to two minutes at 512 px; "preview" works at 256 px with 60 L-BFGS steps
-# (standard: 512 px, the engine's default steps: 150 local, 100 global).
-PAINTERLY_QUALITY: dict[str, dict[str, Any]] = {"preview": {"size": 256, "steps": 60},
-                                                "standard": {"size": 512, "steps": None}}
-DEFAULT_PAINTERLY_QUALITY = "standard"
 DOWNLOADS_DIR = Path(tempfile.gettempdir()) / "harmonization-downloads"
-DOWNLOAD_TTL_S = 3600
+DOWNLOADS_TTL_S, CACHE_TTL_S = 120, 3600
+"""Result PNGs are written to DOWNLOADS_DIR and copied by Gradio into its cache at once (the page and clients fetch
+those copies): ours are removed after 2 minutes, Gradio's after an hour (delete_cache), both on start (what a
+killed server left) and all of them on shutdown."""
+MAX_UPLOAD = os.environ.get("HARMONIZATION_MAX_UPLOAD", "100M")
+"""The largest file an upload may be (Gradio's ``max_file_size``): a 40-megapixel photo is 10-30 MB as JPEG and
+up to ~120 MB as PNG; the pixel limit is checked from the header anyway."""
+
+
+# Lanes (see harmonization.serving.lanes): the page's run button, /harmonize and /harmonize_painterly share them, so
+# two painterly jobs (minutes each) never hold up the photo methods (a second each).
+FAST_LANE, PAINTERLY_LANE, MASK_LANE = demo_lanes()
+# Every job reserves its estimated peak memory (from the image's header) before decoding anything, so concurrent
+# large images wait instead of taking the server past HARMONIZATION_MEMORY_BUDGET (default 8 GiB).
+MEMORY = memory_budget_from_env()
+return_freed_memory_promptly()  # large freed bands go back to the system at once (see serving.memory)
 
 
 def _gpu(duration: int = 120) -> Any:
@@ -68,75 +97,51 @@ def _gate() -> UploadGate:
     return UploadGate.of([get_upload_folder(), EXAMPLES_DIR])
 
 
-def _method_choices() -> list[tuple[str, str]]:
-    """(label, name) pairs for the method dropdown: every method that can run here, except the pure baselines."""
-    names = [n for n in available_methods() if n not in ("global", "painterly-global")]
-    return [(f"{get_method(n).label} ({n})", n) for n in names]
-
-
-def _unavailable_note() -> str:
-    lines = []
-    for name in list_methods():
-        method = get_method(name)
-        reason = method.unavailable_reason() if method.unavailable_reason else None
-        if reason:
-            lines.append(f"- `{name}` is not offered here: {reason}")
-    return "\n".join(lines)
-
-
-def _save_png(comparison: Comparison) -> list[str]:
-    """Write the three results as PNG files for download; folders older than an hour are removed first, so a
-    long-running server does not fill the disk (Gradio copies the files into its own cache, cleaned by
-    ``delete_cache``)."""
-    DOWNLOADS_DIR.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    for old in DOWNLOADS_DIR.iterdir():
-        if old.is_dir() and now - old.stat().st_mtime > DOWNLOAD_TTL_S:
-            shutil.rmtree(old, ignore_errors=True)
-    folder = Path(tempfile.mkdtemp(dir=DOWNLOADS_DIR))
-    paths = []
-    for column, stem in ((comparison.naive, "naive"), (comparison.baseline, "global"), (comparison.result, "local")):
-        path = folder / f"{stem}-{column.method}.png"
-        column.image.save(path, format="PNG", compress_level=1)  # fast; lossless either way
-        paths.append(str(path))
-    return paths
-
-
 def _outputs(comparison: Comparison) -> tuple[Any, ...]:
     """Each result is encoded once, as a PNG file shared by its image, the slider and the downloads (Gradio serves
     file paths as they are instead of encoding every image again)."""
     notes = "\n".join(f"- {c.note}" for c in (comparison.naive, comparison.baseline, comparison.result))
-    naive, baseline, result = _save_png(comparison)
+    naive, baseline, result = save_comparison(comparison, DOWNLOADS_DIR, DOWNLOADS_TTL_S)
     return naive, baseline, result, (naive, result), [naive, baseline, result], notes
 
 
-def _run(composite: Any, mask: Any, method: str, progress: gr.Progress, quality: str | None = None
-         ) -> tuple[Any, ...]:
-    image = load_image(composite)
-    soft = load_mask(mask, size=(image.shape[-1], image.shape[-2]))
-    options = PAINTERLY_QUALITY.get(quality or DEFAULT_PAINTERLY_QUALITY, {})
-    comparison = compare(image, soft, method, progress=lambda f, msg: progress(f, desc=msg), options=options)
-    return _outputs(comparison)
+def _context(progress: gr.Progress | None) -> JobContext:
+    report = None if progress is None else (lambda fraction, message: progress(fraction, desc=message))
+    return JobContext(_gate(), MEMORY, report)
+
+
+def _on_wait(progress: gr.Progress | None) -> Any:  # a lane's "waiting for a free slot" message, in the page
+    return None if progress is None else (lambda message: progress(0.0, desc=message))
 
 
 def _user_errors(fn: Any) -> Any:
-    """Turn the library's input errors into ``gr.Error`` (shown in the page) with the library's message."""
+    """Turn the library's input errors (and a full lane) into ``gr.Error``, shown in the page with the library's
+    message (the jobs raise them in their lane's thread; they reach the handler through its future)."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return await fn(*args, **kwargs)
         except gr.Error:  # already a message for the page (gr.Error is a ValueError: do not wrap it again)
             raise
-        except USER_ERRORS as exc:
+        except (*USER_ERRORS, LaneFullError) as exc:
             raise gr.Error(str(exc)) from exc
 
     return wrapper
 
 
+def _lane_of(method: str) -> Lane:
+    """Painterly methods (minutes) run in their own lane; every other method in the fast lane."""
+    return PAINTERLY_LANE if is_painterly(method) else FAST_LANE
+
+
 @_gpu()
+def _portrait_job(progress: gr.Progress | None, *args: Any) -> tuple[Any, ...]:
+    return _outputs(jobs.run_portrait(_context(progress), *args))
+
+
 @_user_errors
-def run_portrait(
+async def run_portrait(
     fg_value: dict | None,
     background: dict | str | None,
     scale: float,
@@ -148,76 +153,86 @@ def run_portrait(
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[Any, ...]:
     """Tab "Portrait + background": compose the painted subject onto the background, then harmonize."""
-    gate = _gate()
-    fg_value, background = gate.editor(fg_value), gate.file(background)
-    portrait, portrait_mask = editor_to_image_and_mask(fg_value)
-    if portrait is None:
-        raise gr.Error("Upload a portrait (or any photo) in the left editor first.")
-    if portrait_mask is None:
-        raise gr.Error("No mask painted: paint over the subject in the portrait with the brush (or press "
-                       "'Auto subject mask'), then run again.")
-    if background is None:
-        raise gr.Error("Upload a background image (photo or painting) on the right.")
-    composite, mask = compose(portrait, portrait_mask, load_rgb8(background), scale=scale, center=(pos_x, pos_y),
-                              flip=flip)
-    return _run(composite, mask, method, progress, quality)
+    job = functools.partial(_portrait_job, progress, fg_value, background, scale, pos_x, pos_y, flip, method,
+                            painterly_options(quality))
+    return await _lane_of(method).run(job, on_wait=_on_wait(progress))
 
 
 @_gpu()
+def _composite_job(progress: gr.Progress | None, *args: Any) -> tuple[Any, ...]:
+    return _outputs(jobs.run_composite(_context(progress), *args))
+
+
 @_user_errors
-def run_composite(editor_value: dict | None, method: str, quality: str | None = None,
-                  progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+async def run_composite(editor_value: dict | None, method: str, quality: str | None = None,
+                        progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
     """Tab "Composite + mask": harmonize the painted region of a ready-made composite."""
-    composite, mask = editor_to_image_and_mask(_gate().editor(editor_value))
-    if composite is None:
-        raise gr.Error("Upload a composite image first.")
-    if mask is None:
-        raise gr.Error("No mask painted: paint over the pasted object with the brush, then run again.")
-    return _run(composite, mask, method, progress, quality)
+    job = functools.partial(_composite_job, progress, editor_value, method, painterly_options(quality))
+    return await _lane_of(method).run(job, on_wait=_on_wait(progress))
 
 
 @_gpu()
+def _harmonize_job(progress: gr.Progress | None, *args: Any) -> str:
+    return save_image(jobs.harmonize_files(_context(progress), *args), DOWNLOADS_DIR, DOWNLOADS_TTL_S)
+
+
 @_user_errors
-def api_harmonize(composite: dict | str | None, mask: dict | str | None, method: str) -> Any:
-    """API endpoint ``/harmonize``: (composite image, mask image, method name) -> harmonized image (PNG)."""
-    gate = _gate()
-    composite, mask = gate.file(composite), gate.file(mask)
-    if composite is None or mask is None:
-        raise gr.Error("Both a composite image and a mask image are required.")
-    return harmonize(composite, mask, method=method or DEFAULT_METHOD)
+async def api_harmonize(composite: dict | str | None, mask: dict | str | None, method: str) -> Any:
+    """API endpoint ``/harmonize``: (composite image, mask image, method name) -> harmonized image (PNG).
+
+    Photo methods only (a second or so each, in the fast lane); painterly methods take minutes and are refused
+    here with a pointer to ``/harmonize_painterly``, so that a slow job is never started by accident.
+    """
+    method = method or DEFAULT_METHOD
+    if is_painterly(method):
+        raise gr.Error(
+            f"Method {method!r} is a painterly method: it takes one to two minutes, so /harmonize (the fast photo "
+            f"methods) does not run it. Call /harmonize_painterly instead (its own queue, "
+            f"{PAINTERLY_LANE.workers} jobs at a time): client.predict(composite, mask, {method!r}, 'preview', "
+            "api_name='/harmonize_painterly').")
+    return await FAST_LANE.run(functools.partial(_harmonize_job, None, composite, mask, method, {}))
 
 
-def _editor_value(image: Any, mask: Any) -> dict[str, Any]:
-    """An ImageEditor value: the photo as background and the mask as the editable brush layer."""
-    rgb8 = load_rgb8(image)
-    soft = load_mask(mask, size=(rgb8.shape[1], rgb8.shape[0]))
+@_user_errors
+async def api_harmonize_painterly(composite: dict | str | None, mask: dict | str | None, method: str,
+                                  quality: str | None = None, progress: gr.Progress = gr.Progress()) -> Any:
+    """API endpoint ``/harmonize_painterly``: (composite, mask, painterly method, quality) -> the final image.
+
+    Runs in the painterly lane (its own workers and line, one torch thread per job); photo methods are refused
+    with a pointer to ``/harmonize``.
+    """
+    method = method or "painterly"
+    if not is_painterly(method):
+        raise gr.Error(f"Method {method!r} is not a painterly method ({painterly_methods()}); call /harmonize "
+                       "for it.")
+    job = functools.partial(_harmonize_job, progress, composite, mask, method, painterly_options(quality))
+    return await PAINTERLY_LANE.run(job, on_wait=_on_wait(progress))
+
+
+def _mask_tool(editor_value: Any, tool: str) -> dict[str, Any]:
     color = tuple(int(BRUSH_COLOR[i:i + 2], 16) for i in (1, 3, 5))
-    return {"background": rgb8, "layers": [mask_to_editor_layer(soft, color, EDITOR_CANVAS)], "composite": rgb8}
+    return jobs.mask_tool(_context(None), editor_value, tool, canvas=EDITOR_CANVAS, color=color)  # type: ignore
 
 
 @_gpu(30)
+def _auto_mask_job(editor_value: Any) -> dict[str, Any]:
+    return _mask_tool(editor_value, "auto")
+
+
 @_user_errors
-def auto_subject_mask(editor_value: dict | None) -> dict[str, Any]:
+async def auto_subject_mask(editor_value: dict | None) -> dict[str, Any]:
     """Button "Auto subject mask": replace the brush layer by the person mask (then correct it with the brush)."""
-    image, _ = editor_to_image_and_mask(_gate().editor(editor_value))
-    if image is None:
-        raise gr.Error("Upload a portrait in the editor first; the automatic mask finds people in it.")
-    return _editor_value(image, auto_mask(image))
+    return await MASK_LANE.run(functools.partial(_auto_mask_job, editor_value))
 
 
 @_user_errors
-def refine_subject_mask(editor_value: dict | None) -> dict[str, Any]:
+async def refine_subject_mask(editor_value: dict | None) -> dict[str, Any]:
     """Button "Refine edges": snap the painted mask to the subject's edges."""
-    image, mask = editor_to_image_and_mask(_gate().editor(editor_value))
-    if image is None:
-        raise gr.Error("Upload an image in the editor first.")
-    if mask is None:
-        raise gr.Error("No mask painted: paint roughly over the subject, then refine its edges.")
-    return _editor_value(image, refine_mask(image, mask))
+    return await MASK_LANE.run(functools.partial(_mask_tool, editor_value, "refine"))
 
 
 @_user_errors
-def place_on_click(background: dict | str | None, event: gr.SelectData) -> tuple[float, float]:
+async def place_on_click(background: dict | str | None, event: gr.SelectData) -> tuple[float, float]:
     """Clicking on the background puts the subject's centre there (updates the position sliders)."""
     background = _gate().file(background)
     if background is None:
@@ -227,13 +242,9 @@ def place_on_click(background: dict | str | None, event: gr.SelectData) -> tuple
     return round(min(max(x / width, 0.0), 1.0), 3), round(min(max(y / height, 0.0), 1.0), 3)
 
 
-def _is_painterly(method: str | None) -> bool:
-    return bool(method) and get_method(method).family == "painterly"
-
-
 def _quality_visibility(method: str | None) -> gr.Radio:
     """The painterly quality choice is shown only for painterly methods."""
-    return gr.Radio(visible=_is_painterly(method))
+    return gr.Radio(visible=is_painterly(method))
 
 
 def _editor(label: str, elem_id: str) -> gr.ImageEditor:
@@ -256,16 +267,9 @@ def _examples() -> tuple[list[list[Any]], list[list[Any]]]:
     """Portrait-tab and composite-tab example rows built from files in ``examples/``."""
     portrait_rows, composite_rows = [], []
     e = EXAMPLES_DIR
-    padded_dir = Path(tempfile.gettempdir()) / f"harmonization-example-layers-{EDITOR_CANVAS[0]}x{EDITOR_CANVAS[1]}"
-    padded_dir.mkdir(parents=True, exist_ok=True)
 
     def layer(stem: str) -> str:
-        """The example's layer padded to the editor canvas (written once per machine)."""
-        out = padded_dir / f"{stem}_layer.png"
-        if not out.exists():
-            pad_editor_layer_file(e / f"{stem}_layer.png", EDITOR_CANVAS, out.with_suffix(".tmp.png"))
-            out.with_suffix(".tmp.png").replace(out)
-        return str(out)
+        return padded_example_layer(e / f"{stem}_layer.png", EDITOR_CANVAS)
 
     pairs = [
         ("skimage_astronaut", "gcompris_details_vincentvangogh0013", 0.75, 0.5, 0.62),
@@ -284,8 +288,8 @@ def _examples() -> tuple[list[list[Any]], list[list[Any]]]:
 
 def build_demo() -> gr.Blocks:
     """Build the Blocks app (not launched)."""
-    choices = _method_choices()
-    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
+    choices = method_choices()
+    with gr.Blocks(title=TITLE, delete_cache=(CACHE_TTL_S, CACHE_TTL_S)) as demo:
         gr.Markdown(
             f"# {TITLE}\n"
             "Paste a subject into a new scene and make it take the scene's light and colour. Paint the subject "
@@ -315,7 +319,7 @@ def build_demo() -> gr.Blocks:
                                          elem_id="method")
                     quality = gr.Radio(list(PAINTERLY_QUALITY), value=DEFAULT_PAINTERLY_QUALITY,
                                        label="Painterly quality (preview: 256 px, faster)",
-                                       elem_id="painterly_quality", visible=_is_painterly(DEFAULT_METHOD))
+                                       elem_id="painterly_quality", visible=is_painterly(DEFAULT_METHOD))
                     run_btn = gr.Button("Harmonize", variant="primary", elem_id="run_btn")
             with gr.Tab("Composite + mask"):
                 comp_editor = _editor("Composite: upload, then paint over the pasted object", "comp_editor")
@@ -325,7 +329,7 @@ def build_demo() -> gr.Blocks:
                                           elem_id="method_composite")
                     quality2 = gr.Radio(list(PAINTERLY_QUALITY), value=DEFAULT_PAINTERLY_QUALITY,
                                         label="Painterly quality (preview: 256 px, faster)",
-                                        elem_id="painterly_quality_composite", visible=_is_painterly(DEFAULT_METHOD))
+                                        elem_id="painterly_quality_composite", visible=is_painterly(DEFAULT_METHOD))
                     run_btn2 = gr.Button("Harmonize", variant="primary", elem_id="run_btn_composite")
         with gr.Row(equal_height=True):
             result_naive = gr.Image(label="Naive (cut and paste)", elem_id="result_naive", format="png",
@@ -339,25 +343,23 @@ def build_demo() -> gr.Blocks:
                                 interactive=False)
         downloads = gr.File(label="Full-resolution PNG downloads", file_count="multiple", elem_id="downloads",
                             interactive=False)
-        unavailable = _unavailable_note()
+        unavailable = unavailable_note()
         if unavailable:
             gr.Markdown(unavailable, elem_id="unavailable_methods")
 
         outputs = [result_naive, result_global, result_local, slider, downloads, notes]
         portrait_inputs = [fg_editor, bg_image, scale, pos_x, pos_y, flip, method]
         # preprocess=False: uploads reach the handlers as file references, so our reader validates them and an
-        # unreadable file becomes a clear message instead of a generic processing error.
-        run_btn.click(run_portrait, [*portrait_inputs, quality], outputs, api_name="run_portrait",
-                      concurrency_id="harmonize", preprocess=False)
-        run_btn2.click(run_composite, [comp_editor, method2, quality2], outputs, api_name="run_composite",
-                       concurrency_id="harmonize", preprocess=False)
+        # unreadable file becomes a clear message instead of a generic processing error (and _gate() checks every
+        # reference). concurrency_limit=None: the handlers are async and wait for their lane (FAST_LANE,
+        # PAINTERLY_LANE, MASK_LANE), which bounds the work; a waiting request holds no thread.
+        lanes = {"concurrency_limit": None, "preprocess": False}
+        run_btn.click(run_portrait, [*portrait_inputs, quality], outputs, api_name="run_portrait", **lanes)
+        run_btn2.click(run_composite, [comp_editor, method2, quality2], outputs, api_name="run_composite", **lanes)
         # Mask tools: (editor value) -> editor value with the mask as its brush layer.
-        auto_btn.click(auto_subject_mask, fg_editor, fg_editor, api_name="auto_mask", preprocess=False,
-                       concurrency_id="masks")
-        refine_btn.click(refine_subject_mask, fg_editor, fg_editor, api_name="refine_mask", preprocess=False,
-                         concurrency_id="masks")
-        refine_btn2.click(refine_subject_mask, comp_editor, comp_editor, api_name=False, preprocess=False,
-                          concurrency_id="masks")
+        auto_btn.click(auto_subject_mask, fg_editor, fg_editor, api_name="auto_mask", **lanes)
+        refine_btn.click(refine_subject_mask, fg_editor, fg_editor, api_name="refine_mask", **lanes)
+        refine_btn2.click(refine_subject_mask, comp_editor, comp_editor, api_name=False, **lanes)
         for dropdown, radio in ((method, quality), (method2, quality2)):
             dropdown.change(_quality_visibility, dropdown, radio, api_name=False, show_progress="hidden")
         bg_image.select(place_on_click, bg_image, [pos_x, pos_y], api_name=False, preprocess=False)
@@ -378,12 +380,32 @@ def build_demo() -> gr.Blocks:
             api_result = gr.Image(type="pil", format="png", label="harmonized")
             api_btn = gr.Button("harmonize")
         api_btn.click(api_harmonize, [api_composite, api_mask, api_method], api_result, api_name="harmonize",
-                      concurrency_id="harmonize", preprocess=False)
-    demo.queue(default_concurrency_limit=2, max_size=32)
+                      **lanes)
+        # The painterly methods' endpoint (its own lane): (composite, mask, method, quality) -> the final image.
+        with gr.Row(visible=False):
+            api_p_composite = gr.Image(type="filepath", label="composite")
+            api_p_mask = gr.Image(type="filepath", label="mask")
+            api_p_method = gr.Textbox(value="painterly", label="method")
+            api_p_quality = gr.Textbox(value=DEFAULT_PAINTERLY_QUALITY, label="quality")
+            api_p_result = gr.Image(type="pil", format="png", label="result")
+            api_p_btn = gr.Button("harmonize_painterly")
+        api_p_btn.click(api_harmonize_painterly, [api_p_composite, api_p_mask, api_p_method, api_p_quality],
+                        api_p_result, api_name="harmonize_painterly", **lanes)
+    demo.queue(default_concurrency_limit=2, max_size=64)
     return demo
 
 
 demo = build_demo()
+
+
+def sweep_on_start() -> int:
+    """Remove results that an earlier run (killed before it could clean up) left in the PNG downloads and Gradio's
+    cache, older than :data:`DOWNLOADS_TTL_S` and :data:`CACHE_TTL_S`; returns how many entries were removed."""
+    return sweep_older_than(DOWNLOADS_DIR, DOWNLOADS_TTL_S) + sweep_older_than(get_upload_folder(), CACHE_TTL_S)
+
+
+def _launch_options() -> dict[str, Any]:
+    return {"max_file_size": parse_bytes(MAX_UPLOAD)}
 
 
 @contextlib.contextmanager
@@ -396,7 +418,7 @@ def serve_locally() -> Iterator[str]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **_launch_options())
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -404,13 +426,22 @@ def serve_locally() -> Iterator[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Launch the demo: ``python app.py [--host 0.0.0.0] [--port 7860] [--share]``."""
+    """Launch the demo: ``python app.py [--host 0.0.0.0] [--port 7860] [--share]``. Old results an earlier run left
+    are removed on start; on Ctrl-C or SIGTERM the server closes, Gradio deletes its files and ours are removed."""
     parser = argparse.ArgumentParser(description="Image harmonization demo")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all interfaces)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     parser.add_argument("--share", action="store_true", help="create a public gradio.live link")
     args = parser.parse_args(argv)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True)
+    if removed := sweep_on_start():
+        print(f"Removed {removed} old result(s) left by an earlier run.")
+    install_sigterm_as_interrupt()  # SIGTERM closes the server like Ctrl-C, so the cleanup below runs
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,
+                    **_launch_options())
+    finally:
+        demo.close(verbose=False)
+        sweep_older_than(DOWNLOADS_DIR, 0)
 
 
 if __name__ == "__main__":

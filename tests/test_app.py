@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -337,9 +338,9 @@ def test_clicking_the_background_places_the_subject(files: dict[str, Path]) -> N
 
     event = gr.SelectData(None, {"index": [128, 384], "value": None, "selected": True})
     background = {"path": str(app.EXAMPLES_DIR / "skimage_astronaut.jpg"), "meta": {"_type": "gradio.FileData"}}
-    assert app.place_on_click(background, event) == (0.25, 0.75)  # 512x512 example (an allowed file)
+    assert asyncio.run(app.place_on_click(background, event)) == (0.25, 0.75)  # 512x512 example (an allowed file)
     with pytest.raises(gr.Error, match="Upload a background first"):
-        app.place_on_click(None, event)
+        asyncio.run(app.place_on_click(None, event))
 
 
 def test_handlers_run_under_spaces_gpu_when_the_package_is_importable(monkeypatch: pytest.MonkeyPatch) -> None:

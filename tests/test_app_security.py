@@ -8,6 +8,7 @@ would block a worker forever). Each must be refused with one neutral message tha
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import uuid
@@ -211,5 +212,5 @@ def test_click_to_place_refuses_server_files(secret: Path, planted: dict[str, Pa
     event = gr.SelectData(None, {"index": [10, 10], "value": None, "selected": True})
     for value in _file_forms(secret, planted).values():
         with pytest.raises(gr.Error) as info:
-            app.place_on_click(value, event)
+            asyncio.run(app.place_on_click(value, event))
         assert info.value.message == REFUSED_MESSAGE

@@ -361,11 +361,11 @@ def test_cli_compose_no_decontaminate(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_the_app_portrait_tab_composes_with_the_default() -> None:
-    # The portrait tab (app.run_portrait, or the job it hands to its queue lane) calls harmonization.compose without
-    # overriding decontaminate, so the demo inherits the default.
-    tree = ast.parse((ROOT / "app.py").read_text())
+    # The portrait tab (app.run_portrait hands harmonization.serving.jobs.run_portrait to its queue lane) calls
+    # harmonization.compose without overriding decontaminate, so the demo inherits the default.
+    tree = ast.parse((ROOT / "harmonization" / "serving" / "jobs.py").read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                and node.module == "harmonization" for alias in node.names}
+                and node.module in ("harmonization", "api") for alias in node.names}
     assert "compose" in imported
     functions = {node.name: node for node in ast.walk(tree)
                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}

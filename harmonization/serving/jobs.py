@@ -1,0 +1,252 @@
+"""The demo's jobs, without gradio: check the request's file references, reserve memory, read, run, write results.
+
+Each job first passes every file reference through an :class:`~harmonization.serving.UploadGate` (nothing is opened
+before), reads image sizes from the headers, reserves its estimated peak from the
+:class:`~harmonization.serving.MemoryBudget` (waiting, with a progress message, while other images hold it), and
+only then decodes. Errors a user can fix are ``ValueError`` with a message for the page; ``app.py`` runs the jobs
+in its lanes and shows the messages and the progress.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..api import auto_mask, compose, harmonize, refine_mask
+from ..image_io import (
+    MAX_PIXELS,
+    PILImage,
+    editor_to_image_and_mask,
+    image_size,
+    load_image,
+    load_mask,
+    load_rgb8,
+    mask_to_editor_layer,
+    pad_editor_layer_file,
+)
+from ..pipelines.comparison import Comparison, compare
+from ..pipelines.registry import available_methods, get_method, list_methods
+from .disk import sweep_older_than
+from .memory import MemoryBudget, estimate_job_bytes
+from .uploads import UploadGate
+
+__all__ = ["DEFAULT_PAINTERLY_QUALITY", "PAINTERLY_QUALITY", "JobContext", "harmonize_files", "is_painterly",
+           "mask_tool", "method_choices", "padded_example_layer", "painterly_methods", "painterly_options",
+           "run_composite", "run_portrait", "save_comparison", "save_image", "unavailable_note"]
+
+Progress = Callable[[float, str], None]
+
+#: Painterly fusion on a CPU takes one to two minutes at 512 px; "preview" works at 256 px with 60 L-BFGS steps
+#: (standard: 512 px, the engine's default steps: 150 local, 100 global).
+PAINTERLY_QUALITY: dict[str, dict[str, Any]] = {"preview": {"size": 256, "steps": 60},
+                                                "standard": {"size": 512, "steps": None}}
+DEFAULT_PAINTERLY_QUALITY = "standard"
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What every job of one request needs.
+
+    Attributes:
+        gate: which files the request may open.
+        memory: the server's memory budget.
+        progress: ``progress(fraction, message)`` for the page (or ``None``).
+    """
+
+    gate: UploadGate
+    memory: MemoryBudget
+    progress: Progress | None = None
+
+    def wait_message(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress(0.0, message)
+
+    @contextmanager
+    def memory_for(self, pixels: int, kind: str) -> Iterator[None]:
+        """Reserve the job's estimated peak (see :func:`~harmonization.serving.estimate_job_bytes`)."""
+        with self.memory.reserve(estimate_job_bytes(pixels, kind), on_wait=self.wait_message):
+            yield
+
+
+def is_painterly(method: str | None) -> bool:
+    """Whether ``method`` is a painterly method (minutes per image). Raises ``ValueError`` for unknown methods."""
+    return bool(method) and get_method(method).family == "painterly"  # type: ignore[arg-type]
+
+
+def painterly_options(quality: str | None) -> dict[str, Any]:
+    """The painterly options of a quality name (``None``: the default quality).
+
+    Raises:
+        ValueError: an unknown quality (the page offers only known ones; an API client may send anything).
+    """
+    name = DEFAULT_PAINTERLY_QUALITY if quality is None else quality
+    if not isinstance(name, str) or name not in PAINTERLY_QUALITY:
+        raise ValueError(f"Unknown painterly quality {quality!r}; choose one of "
+                         f"{', '.join(map(repr, PAINTERLY_QUALITY))} (preview: 256 px, faster).")
+    return dict(PAINTERLY_QUALITY[name])
+
+
+def painterly_methods() -> str:
+    """The painterly methods' names, quoted, for messages."""
+    return ", ".join(map(repr, list_methods("painterly")))
+
+
+def method_choices() -> list[tuple[str, str]]:
+    """(label, name) pairs for the method dropdown: every method that can run here, except the pure baselines."""
+    names = [n for n in available_methods() if n not in ("global", "painterly-global")]
+    return [(f"{get_method(n).label} ({n})", n) for n in names]
+
+
+def unavailable_note() -> str:
+    """One Markdown line per registered method that cannot run here, saying why (empty when all can)."""
+    lines = []
+    for name in list_methods():
+        method = get_method(name)
+        reason = method.unavailable_reason() if method.unavailable_reason else None
+        if reason:
+            lines.append(f"- `{name}` is not offered here: {reason}")
+    return "\n".join(lines)
+
+
+def padded_example_layer(layer: Path, canvas: tuple[int, int]) -> str:
+    """An example's brush layer padded to the editor's ``canvas`` (see
+    :func:`~harmonization.image_io.mask_to_editor_layer`), written once per machine into the temporary folder."""
+    folder = Path(tempfile.gettempdir()) / f"harmonization-example-layers-{canvas[0]}x{canvas[1]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / layer.name
+    if not out.exists():
+        pad_editor_layer_file(layer, canvas, out.with_suffix(".tmp.png"))
+        out.with_suffix(".tmp.png").replace(out)
+    return str(out)
+
+
+def _pixels(path: str) -> int:
+    """Width x height of an image file, from its header; over the size limit, the library's own message."""
+    width, height = image_size(path)
+    if width * height > MAX_PIXELS:
+        load_rgb8(path)  # refuses from the header with the "too large, downscale" message
+    return width * height
+
+
+def _finite(value: Any, name: str) -> float:
+    """A slider's value as a float (an API client may send anything: strings, NaN, booleans)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"The {name} slider's value must be a finite number; got {value!r}.")
+    return float(value)
+
+
+def _editor_image(value: Mapping[str, Any] | None) -> str | None:
+    return None if value is None else value["background"] or value["composite"]
+
+
+def _kind(method: str) -> str:
+    return "painterly" if is_painterly(method) else "photo"
+
+
+def _compare(composite: Any, mask: Any, method: str, options: Mapping[str, Any], progress: Progress | None
+             ) -> Comparison:
+    image = load_image(composite)
+    soft = load_mask(mask, size=(image.shape[-1], image.shape[-2]))
+    return compare(image, soft, method, progress=progress, options=options)
+
+
+def run_portrait(ctx: JobContext, fg_value: Any, background: Any, scale: float, pos_x: float, pos_y: float,
+                 flip: bool, method: str, options: Mapping[str, Any]) -> Comparison:
+    """Tab "Portrait + background": compose the painted subject onto the background, then the three columns."""
+    scale, pos_x, pos_y = (_finite(v, name) for v, name in ((scale, "scale"), (pos_x, "x"), (pos_y, "y")))
+    if not isinstance(flip, bool):
+        raise ValueError(f"flip must be true or false; got {flip!r}.")
+    fg_value, background = ctx.gate.editor(fg_value), ctx.gate.file(background)
+    portrait_file = _editor_image(fg_value)
+    if portrait_file is None:
+        raise ValueError("Upload a portrait (or any photo) in the left editor first.")
+    if background is None:
+        raise ValueError("Upload a background image (photo or painting) on the right.")
+    with ctx.memory_for(_pixels(portrait_file) + _pixels(background), _kind(method)):
+        portrait, portrait_mask = editor_to_image_and_mask(fg_value)
+        if portrait_mask is None:
+            raise ValueError("No mask painted: paint over the subject in the portrait with the brush (or press "
+                             "'Auto subject mask'), then run again.")
+        composite, mask = compose(portrait, portrait_mask, load_rgb8(background), scale=scale,
+                                  center=(pos_x, pos_y), flip=flip)
+        del portrait, portrait_mask
+        return _compare(composite, mask, method, options, ctx.progress)
+
+
+def run_composite(ctx: JobContext, editor_value: Any, method: str, options: Mapping[str, Any]) -> Comparison:
+    """Tab "Composite + mask": the three columns for the painted region of a ready-made composite."""
+    editor_value = ctx.gate.editor(editor_value)
+    image_file = _editor_image(editor_value)
+    if image_file is None:
+        raise ValueError("Upload a composite image first.")
+    with ctx.memory_for(_pixels(image_file), _kind(method)):
+        composite, mask = editor_to_image_and_mask(editor_value)
+        if mask is None:
+            raise ValueError("No mask painted: paint over the pasted object with the brush, then run again.")
+        return _compare(composite, mask, method, options, ctx.progress)
+
+
+def harmonize_files(ctx: JobContext, composite: Any, mask: Any, method: str, options: Mapping[str, Any]
+                    ) -> PILImage:
+    """The API's (composite, mask, method) -> harmonized image."""
+    composite, mask = ctx.gate.file(composite), ctx.gate.file(mask)
+    if composite is None or mask is None:
+        raise ValueError("Both a composite image and a mask image are required.")
+    with ctx.memory_for(_pixels(composite), _kind(method)):
+        return harmonize(composite, mask, method=method, progress=ctx.progress, **options)
+
+
+def mask_tool(ctx: JobContext, editor_value: Any, tool: str, *, canvas: tuple[int, int],
+              color: tuple[int, int, int]) -> dict[str, Any]:
+    """``"auto"`` (the person mask) or ``"refine"`` (snap the painted mask to the edges): the editor value with the
+    mask as its brush layer, padded to the editor's ``canvas``."""
+    editor_value = ctx.gate.editor(editor_value)
+    image_file = _editor_image(editor_value)
+    if image_file is None:
+        raise ValueError("Upload a portrait in the editor first; the automatic mask finds people in it."
+                         if tool == "auto" else "Upload an image in the editor first.")
+    with ctx.memory_for(_pixels(image_file), "mask"):
+        image, painted = editor_to_image_and_mask(editor_value)
+        if tool == "auto":
+            mask = auto_mask(image)
+        elif painted is None:
+            raise ValueError("No mask painted: paint roughly over the subject, then refine its edges.")
+        else:
+            mask = refine_mask(image, painted)
+        rgb8 = load_rgb8(image)
+        soft = load_mask(mask, size=(rgb8.shape[1], rgb8.shape[0]))
+        return {"background": rgb8, "layers": [mask_to_editor_layer(soft, color, canvas)], "composite": rgb8}
+
+
+def _result_folder(folder: Path, ttl_s: float) -> Path:
+    sweep_older_than(folder, ttl_s)
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=folder))
+
+
+def save_comparison(comparison: Comparison, folder: Path, ttl_s: float) -> list[str]:
+    """Write the three results as PNG files (naive, global, local) in a new sub-folder of ``folder``, after
+    removing sub-folders older than ``ttl_s`` seconds; returns the three paths."""
+    own = _result_folder(folder, ttl_s)
+    paths = []
+    for column, stem in ((comparison.naive, "naive"), (comparison.baseline, "global"), (comparison.result, "local")):
+        path = own / f"{stem}-{column.method}.png"
+        column.image.save(path, format="PNG", compress_level=1)  # fast; lossless either way
+        paths.append(str(path))
+    return paths
+
+
+def save_image(image: PILImage, folder: Path, ttl_s: float, stem: str = "harmonized") -> str:
+    """Write one result as a PNG file in a new sub-folder of ``folder`` (as :func:`save_comparison`).
+
+    The server hands Gradio this file rather than the image: the PNG is then encoded inside the job's lane and
+    memory reservation, and Gradio copies a file into its cache atomically (it writes encoded images in place, so
+    a client could fetch a half-written copy of an identical result another request is writing)."""
+    path = _result_folder(folder, ttl_s) / f"{stem}.png"
+    image.save(path, format="PNG", compress_level=1)
+    return str(path)
