@@ -135,6 +135,32 @@ def test_compose_outside_the_background_exits_2(files: dict[str, Path], tmp_path
     assert "entirely outside" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("center", "expected"), [(("nan", "0.5"), "center must be two finite numbers (x, y)"),
+                                                  (("0.5", "inf"), "center must be two finite numbers (x, y)")])
+def test_compose_center_must_be_finite(files: dict[str, Path], tmp_path: Path, center: tuple[str, str], expected: str,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["compose", "--foreground", str(files["fg"]), "--foreground-mask", str(files["fg_mask"]),
+                 "--background", str(files["bg"]), "--center", *center, "--out", str(tmp_path / "c.png"),
+                 "--mask-out", str(tmp_path / "m.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and expected in err and err.count("\n") == 1
+    assert not (tmp_path / "c.png").exists()
+
+
+@pytest.mark.parametrize(("option", "expected"), [
+    ("work_size=0", "work_size must be a whole number of pixels in [8, 512]"),
+    ("radius=0", "radius must be a number in (0, 1000]"),
+    ("radius=1e9", "radius must be a number in (0, 1000]"),
+    ("radius=nan", "'radius' of method 'local' must be a finite number"),
+])
+def test_out_of_range_options_are_one_line_errors(files: dict[str, Path], tmp_path: Path, option: str, expected: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["harmonize", "--composite", str(files["composite"]), "--mask", str(files["mask"]),
+                 "--out", str(tmp_path / "o.png"), "-o", option])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and expected in err and err.count("\n") == 1
+
+
 def test_malformed_option_is_a_one_line_error(files: dict[str, Path], tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["harmonize", "--composite", str(files["composite"]), "--mask", str(files["mask"]),

@@ -8,6 +8,8 @@ the object was cut from. ``decontaminate=False`` is the plain cut-and-paste.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -133,6 +135,10 @@ def place_foreground(
     check_image(background, "background")
     if not 0.0 < scale <= 4.0:
         raise ValueError(f"scale must be in (0, 4] (object height / background height); got {scale}.")
+    if len(center) != 2 or not all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c)
+                                   for c in center):
+        raise ValueError(f"center must be two finite numbers (x, y) relative to the background (0.5 0.5 = the "
+                         f"middle); got {tuple(center)!r}.")
     if edge_radius is not None and edge_radius < 1:
         raise ValueError(f"edge_radius must be at least 1 pixel (or None for the default); got {edge_radius}.")
     box = mask_bbox(foreground_mask)
