@@ -194,11 +194,10 @@ def _on_tiles(
     """Run ``solve`` on the tiles of ``out`` that hold an ``active`` pixel and write the tiles' cores into ``out``.
 
     The image is divided into cores of ``tile x tile`` pixels (smaller where the image is, but a multiple of ``align``
-    when ``tile`` is); each selected core is cut
-    out of every tensor in ``inputs`` with ``margin`` pixels of context on each side (edge pixels repeated beyond
-    the image), up to ``chunk`` tiles (default: as many as make ``BATCH_PIXELS``) are stacked into one batch, and
-    ``solve(*batches)`` returns the ``(n, C, ...)`` result of which only the core is kept. Memory is bounded by one
-    batch, whatever the image size.
+    when ``tile`` is); each selected core is cut out of every tensor in ``inputs`` with ``margin`` pixels of context
+    on each side (edge pixels repeated beyond the image), up to ``chunk`` tiles (default: as many as make
+    ``BATCH_PIXELS``) are stacked into one batch, and ``solve(*batches)`` returns the ``(n, C, ...)`` result of which
+    only the core is kept. Memory is bounded by one batch, whatever the image size.
 
     Args:
         solve: batched function of the cut-out inputs returning a tensor of the same height and width.
