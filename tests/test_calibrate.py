@@ -83,3 +83,37 @@ def test_cli_errors(folds, tmp_path: Path) -> None:
         main(base[:-3] + ["--fold", "no_such_split.txt", pairs[0][1], "--strengths", "1"])
     with pytest.raises(ValueError, match="not a safetensors file"):
         update_metadata(tmp_path / "a.txt", {"strength": "0.5"})
+
+
+def test_one_network_run_per_image_gives_the_pipeline_scores_at_every_strength(tmp_path: Path) -> None:
+    """The strengths are derived from one run at strength 1; they equal the pipeline's own runs at each strength."""
+    from harmonization.data.folders import CorpusComposites
+    from harmonization.evaluation.calibrate import strength_rows
+    from harmonization.evaluation.evaluate import evaluate_methods, expand_strengths
+    from tests.test_data import make_fake_corpus
+
+    root = make_fake_corpus(tmp_path / "corpus", count=3)
+    net = str(_tiny_phnet(tmp_path / "net.safetensors", 0))
+
+    samples = list(CorpusComposites(root, str(root / "splits" / "fold.txt"), max_regions=1))
+    derived = strength_rows(samples, f"phnet@{net}", "phnet", [0.5, 1.0], {"resolution": 32})
+    methods, options = expand_strengths([f"phnet@{net}"], {f"phnet@{net}": {"resolution": 32}}, [0.5, 1.0])
+    direct = evaluate_methods(samples, methods, ("idih",), options)
+    got = {(r["image"], r["kind"], r["method"].split()[-1]): r["idih_fpsnr"] for r in derived
+           if r["method"] != "composite"}
+    want = {(r["image"], r["kind"], r["method"].split()[-1]): r["idih_fpsnr"] for r in direct}
+    assert got.keys() == want.keys() and all(got[k] == pytest.approx(want[k], abs=1e-3) for k in got)
+
+
+def test_cli_on_corpus_folds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_data import make_fake_corpus
+
+    root = make_fake_corpus(tmp_path / "corpus", count=4)
+    net = str(_tiny_phnet(tmp_path / "net.safetensors", 0))
+    fold = str(root / "splits" / "fold.txt")
+    held = str(root / "splits" / "heldout.txt")
+    assert main(["--arch", "phnet", "--corpus", str(root), "--fold", fold, net, "--fold", held + "," + fold, net,
+                 "--option", "resolution=32", "--strengths", "0.5", "1", "--write", net]) == 0
+    out = capsys.readouterr().out
+    assert "| composite | transfer |" in out and "in 2 fold(s)" in out
+    assert read_metadata(net)["strength"] in ("0.5", "1")

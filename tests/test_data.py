@@ -224,3 +224,80 @@ def test_random_scene_color_is_a_seeded_bounded_gain() -> None:
     gains = a[0, :, 0, 0] / 0.5  # overall gain in [0.7, 1.3] times channel gains in [0.85, 1.15]
     assert ((gains >= 0.7 * 0.85 - 1e-6) & (gains <= 1.3 * 1.15 + 1e-6)).all()
     assert torch.equal(a, a[..., :1, :1].expand_as(a))  # one gain per channel for the whole image
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Corpus layout: photos/, masks/<stem>__<k>.png, masks.csv, split lists (tiny, in tmp_path)
+# --------------------------------------------------------------------------------------------------------------
+def make_fake_corpus(root: Path, count: int = 5, regions: int = 2, seed: int = 0) -> Path:
+    """A tiny built corpus: ``photos/photo_NN.jpg``, ``masks/photo_NN__<k>.png`` (ellipse and its complement's
+    half), ``masks.csv`` and ``splits/{heldout,fold}.txt`` (photo_00 held out, photo_01 and photo_02 in the fold)."""
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    from tests._training_fakes import fake_photo
+
+    rng = np.random.default_rng(seed)
+    (root / "photos").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(exist_ok=True)
+    (root / "splits").mkdir(exist_ok=True)
+    rows = []
+    for i in range(count):
+        name = f"photo_{i:02d}"
+        image, mask = fake_photo(rng)
+        Image.fromarray(image).save(root / "photos" / f"{name}.jpg", quality=95)
+        second = np.zeros_like(mask)
+        second[:, : mask.shape[1] // 4] = 255  # a band on the left: another region of the same photo
+        for k, m in list(enumerate((mask, second)))[:regions]:
+            Image.fromarray(m).save(root / "masks" / f"{name}__{k}.png")
+            rows.append({"name": name, "region": k, "kind": "salient" if k == 0 else "segment",
+                         "foreground_fraction": f"{(m > 127).mean():.4f}", "mask": f"{name}__{k}.png"})
+    with (root / "masks.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (root / "splits" / "heldout.txt").write_text("photo_00\n")
+    (root / "splits" / "fold.txt").write_text("photo_01\nphoto_02\n")
+    return root
+
+
+def test_pair_list_dataset_items_are_seeded_and_use_other_photos_as_references(tmp_path: Path) -> None:
+    from harmonization.data.training import PairListDataset
+
+    root = make_fake_corpus(tmp_path / "corpus", count=3)
+    pairs = [(root / "photos" / f"photo_{i:02d}.jpg", root / "masks" / f"photo_{i:02d}__{k}.png")
+             for i in range(3) for k in range(2)]
+    ds = PairListDataset(pairs, size=32, seed=3)
+    assert len(ds) == 6 and ds.photo_count == 3 and ds.names[1] == "photo_00/photo_00__1"
+    assert len(ds.images) == 3  # each photo read once
+    a, b = ds.sample(4, epoch=2), ds.sample(4, epoch=2)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert a["composite"].shape == (3, 32, 32) and a["mask"].shape == (1, 32, 32)
+    assert not torch.equal(ds.sample(4, epoch=3)["composite"], a["composite"])
+    outside = a["mask"] < 0.5
+    assert torch.equal(a["composite"][:, outside[0]], a["target"][:, outside[0]])
+
+
+def test_corpus_composites_both_kinds_seeded_with_a_region_cap(tmp_path: Path) -> None:
+    from harmonization.data.folders import CorpusComposites
+
+    root = make_fake_corpus(tmp_path / "corpus", count=4)
+    every = CorpusComposites(root, str(root / "splits" / "heldout.txt") + "," + str(root / "splits" / "fold.txt"),
+                             max_regions=0)
+    samples = list(every)
+    assert len(every) == len(samples) == 3 * 2 * 2 and every.photo_count == 3
+    assert [s.kind for s in samples[:2]] == ["jitter", "transfer"]
+    assert samples[0].name == "photo_00__0"
+    again = list(CorpusComposites(root, str(root / "splits" / "heldout.txt") + "," +
+                                  str(root / "splits" / "fold.txt"), max_regions=0))
+    assert all(torch.equal(x.composite, y.composite) for x, y in zip(samples, again, strict=True))
+    for s in samples:
+        outside = s.mask < 0.5
+        assert torch.equal(s.composite[outside.expand_as(s.composite)], s.target[outside.expand_as(s.target)])
+        assert not torch.equal(s.composite, s.target)
+    capped = CorpusComposites(root, str(root / "splits" / "heldout.txt"), max_regions=1, kinds=("jitter",))
+    assert len(list(capped)) == 1
+    with pytest.raises(ValueError, match="kinds"):
+        CorpusComposites(root, str(root / "splits" / "heldout.txt"), kinds=("blur",))

@@ -131,3 +131,27 @@ def test_expand_strengths_keeps_methods_without_the_option() -> None:
     rows = [{"method": "local strength=0.5", "idih_fpsnr": 20.0}, {"method": "local strength=1", "idih_fpsnr": 20.0},
             {"method": "composite", "idih_fpsnr": 30.0}]
     assert best_strengths(rows) == {"local": (0.5, 20.0)}  # ties go to the lower strength
+
+
+def test_corpus_rows_per_kind_and_bucket_and_table_from_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                            ) -> None:
+    from tests.test_data import make_fake_corpus
+
+    root = make_fake_corpus(tmp_path / "corpus", count=4)
+    split = str(root / "splits" / "fold.txt")
+    out = tmp_path / "rows.csv"
+    assert main(["--corpus", str(root), "--split", split, "--max-regions", "0", "--methods", "composite", "global",
+                 "--csv", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| composite | all | 8 |" in table  # 2 photos x 2 regions x 2 kinds
+    for subset in ("jitter", "transfer"):
+        assert f"| composite | {subset} | 4 |" in table
+    assert "| global | jitter | 4 |" in table and "| composite | >15% |" in table
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 * 8 and {r["kind"] for r in rows} == {"jitter", "transfer"}
+    # jitter and transfer composites of one pair differ; the table can be printed again from the CSV
+    by_kind = {(r["image"], r["kind"]): float(r["idih_fpsnr"]) for r in rows if r["method"] == "composite"}
+    assert by_kind[("photo_01__0", "jitter")] != by_kind[("photo_01__0", "transfer")]
+    assert main(["--table-from", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == table.strip()

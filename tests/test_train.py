@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -282,3 +283,101 @@ def test_exclude_keeps_photos_out_of_training_and_validation(tmp_path: Path) -> 
     plain, _ = build_datasets(_fake_run_config(tmp_path))
     train_set, _ = build_datasets(config)
     assert train_set.names == [n for n in plain.names if n not in {"photo_02", "photo_03", "photo_04"}]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Corpus training, worker batches, CPU speed options
+# --------------------------------------------------------------------------------------------------------------
+def _corpus_config(tmp_path: Path, **overrides: object) -> TrainConfig:
+    from tests.test_data import make_fake_corpus
+
+    root = make_fake_corpus(tmp_path / "corpus", count=5)
+    values: dict = dict(arch="fmm", model_config="tiny", corpus=str(root), exclude=str(root / "splits" / "fold.txt"),
+                        size=32, batch=2, steps=2, lr=1e-3, warmup=0, val_every=2, log_every=1, save_every=2,
+                        out=str(tmp_path / "run"), threads=1, workers=0)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_corpus_training_pairs_leave_out_folds_and_near_duplicate_shared_photos(tmp_path: Path) -> None:
+    from harmonization.training import corpus_training_pairs
+
+    config = _corpus_config(tmp_path)
+    pairs, counts = corpus_training_pairs(config)
+    stems = {photo.stem for photo, _ in pairs}
+    assert stems == {"photo_00", "photo_03", "photo_04"}  # photo_01 and photo_02 are the excluded fold
+    assert counts == {"corpus_photos": 3, "corpus_pairs": 6, "shared_photos": 0}
+    # a second source: shared photos, minus those the build matched to a corpus photo
+    photos, masks = make_photo_folder(tmp_path / "shared", names=["near", "fresh", "held"])
+    (Path(config.corpus) / "shared_matches.json").write_text(json.dumps({"photo_01": ["near"]}))
+    heldout = tmp_path / "shared_heldout.txt"
+    heldout.write_text("held\n")
+    mixed = TrainConfig(**{**config.__dict__, "photos": str(photos), "masks": str(masks), "heldout": str(heldout)})
+    pairs, counts = corpus_training_pairs(mixed)
+    assert counts["shared_photos"] == 1 and pairs[-1][0].stem == "fresh"
+
+
+def test_train_on_a_corpus_validates_on_the_excluded_fold(tmp_path: Path) -> None:
+    config = _corpus_config(tmp_path)
+    summary = train(config)
+    assert summary["step"] == 2
+    events = [json.loads(line) for line in (Path(config.out) / "log.jsonl").read_text().splitlines()]
+    start = next(e for e in events if e["event"] == "start")
+    assert start["train_items"] == 6 and start["train_photos"] == 3
+    assert start["val_items"] == 4  # the fold's 2 photos: one region each (max_regions=1), jitter and transfer
+    assert any(e["event"] == "val" for e in events)
+    with pytest.raises(ValueError, match="held-out"):
+        build_datasets(TrainConfig(**{**config.__dict__, "val_split": "heldout"}))
+    code = main(["--arch", "fmm", "--model-config", "tiny", "--corpus", config.corpus, "--exclude", config.exclude,
+                 "--size", "32", "--batch", "2", "--steps", "1", "--val-split", "none", "--workers", "0",
+                 "--threads", "1", "--out", str(tmp_path / "cli")])
+    assert code == 0
+
+
+def test_worker_batches_equal_in_loop_batches(tmp_path: Path) -> None:
+    from harmonization.training import batches
+
+    dataset, _ = build_datasets(_corpus_config(tmp_path))
+    in_loop = list(itertools.islice(batches(dataset, 2, 5, 0, 1, 2), 4))  # 3 steps per epoch: crosses a boundary
+    workers = list(itertools.islice(batches(dataset, 2, 5, 0, 1, 2, workers=2), 4))
+    assert [(s, e) for s, e, _ in in_loop] == [(s, e) for s, e, _ in workers] == [(2, 0), (3, 1), (4, 1), (5, 1)]
+    for (_, _, a), (_, _, b) in zip(in_loop, workers, strict=True):
+        assert all(torch.equal(a[k], b[k]) for k in ("composite", "target", "mask"))
+
+
+def test_autocast_dtype_and_fmm_attention_in_fp32() -> None:
+    from harmonization.training.loop import autocast_dtype, keep_fp32_under_autocast
+
+    cpu = torch.device("cpu")
+    assert autocast_dtype("off", cpu) is None and autocast_dtype("bf16", cpu) is torch.bfloat16
+    assert autocast_dtype("auto", cpu) in (None, torch.bfloat16)
+    with pytest.raises(ValueError):
+        autocast_dtype("fp8", cpu)
+    torch.manual_seed(0)
+    model = build_model("fmm", "tiny")
+    assert keep_fp32_under_autocast(model) >= 1 and keep_fp32_under_autocast(model) == 0  # wrapped once
+    x, mask = torch.rand(2, 3, 32, 32), (torch.rand(2, 1, 32, 32) > 0.5).float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x, mask)
+    reference = model(x, mask)
+    assert out.shape == x.shape and float((out.detach().float() - reference.detach()).abs().max()) < 0.05
+
+
+def test_init_resets_non_finite_batchnorm_statistics(tmp_path: Path) -> None:
+    from harmonization.hub.files import save_safetensors
+    from harmonization.training.loop import reset_nonfinite_batchnorm
+
+    torch.manual_seed(0)
+    model = build_model("fmm", "tiny")
+    name = next(n for n, m in model.named_modules() if isinstance(m, torch.nn.BatchNorm2d))
+    state = model.state_dict()
+    state[f"{name}.running_var"] = torch.full_like(state[f"{name}.running_var"], math.inf)
+    model.load_state_dict(state)
+    assert reset_nonfinite_batchnorm(model) == [name]
+    assert torch.equal(dict(model.named_modules())[name].running_var, torch.ones_like(state[f"{name}.running_var"]))
+    # through --init: the run logs the reset
+    init = save_safetensors(state, tmp_path / "init.safetensors", {"arch": "fmm"})
+    config = _corpus_config(tmp_path, init=str(init), steps=1, val_split="none")
+    train(config)
+    events = [json.loads(line) for line in (Path(config.out) / "log.jsonl").read_text().splitlines()]
+    assert next(e for e in events if e["event"] == "init")["reset_batchnorm"] == [name]

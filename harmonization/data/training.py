@@ -16,12 +16,14 @@ import torch
 from torch.utils.data import Dataset
 
 from ..image_io import load_image, load_mask
+from ..ops.color import masked_mean_std, rgb_to_lab
 from .augment import random_crop_resize, random_hflip, random_scene_color, resize_long_side
 from .folders import IMAGE_SUFFIXES
 from .readers import PairReader
 from .synthetic import FFHQH_PAIRS, PairConfig, make_composite, object_lab_stats
 
-__all__ = ["SyntheticPairDataset", "ReaderPairDataset", "sample_generator", "collate", "quantize8"]
+__all__ = ["SyntheticPairDataset", "PairListDataset", "ReaderPairDataset", "sample_generator", "collate",
+           "quantize8"]
 
 
 def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
@@ -131,6 +133,107 @@ class SyntheticPairDataset(Dataset):
         return {"composite": composite[0], "target": image[0], "mask": mask[0]}
 
 
+def _to_uint8(x: torch.Tensor) -> torch.Tensor:
+    return x.clamp(0.0, 1.0).mul(255).round().to(torch.uint8)
+
+
+class PairListDataset(Dataset):
+    """Synthetic harmonization pairs from a list of ``(photo, mask)`` files: several regions per photo (a corpus).
+
+    One item per pair: a random resized crop of the photo guided by that pair's region, a random flip, resizing to
+    ``size`` and a synthetic composite of the region (the FFHQH recipe or, with probability
+    ``config.transfer_p``, colour transfer from an object of ANOTHER photo). Each photo is read once; photos and
+    masks are kept in memory as 8-bit copies with a long side of at most ``preload_long_side`` (default
+    ``3 * size``), so that worker processes share them. Items are pure functions of ``(seed, epoch, index)``
+    (:meth:`sample`), as in :class:`SyntheticPairDataset`.
+
+    Args:
+        pairs: ``(photo path, mask path)`` pairs (e.g. :class:`harmonization.data.corpus.CorpusPairs`).
+        size, seed, config, min_fraction, preload_long_side, crop_scale, scene_color: as in
+            :class:`SyntheticPairDataset` (``min_fraction`` is measured on the preloaded mask).
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[tuple[str | Path, str | Path]],
+        *,
+        size: int = 256,
+        seed: int = 0,
+        config: PairConfig = FFHQH_PAIRS,
+        min_fraction: float = 0.01,
+        preload_long_side: int | None = None,
+        crop_scale: tuple[float, float] = (0.25, 1.0),
+        scene_color: float = 0.0,
+    ) -> None:
+        if size < 8 or size % 8:
+            raise ValueError(f"size must be a positive multiple of 8; got {size}.")
+        self.size, self.seed, self.config, self.crop_scale = size, seed, config, crop_scale
+        self.scene_color = scene_color
+        self.epoch = 0
+        long_side = preload_long_side or 3 * size
+        photo_index: dict[str, int] = {}
+        self.photo_names: list[str] = []
+        self.images: list[torch.Tensor] = []  # (1, 3, h, w) uint8
+        self.names: list[str] = []  # "<photo stem>/<mask stem>" per item
+        self.masks: list[torch.Tensor] = []  # (1, 1, h, w) uint8, 0/255
+        self.photo_of: list[int] = []
+        self.references: list[tuple[torch.Tensor, torch.Tensor]] = []
+        full_size: dict[int, tuple[int, int]] = {}
+        lab: dict[int, torch.Tensor] = {}
+        for photo, mask_path in pairs:
+            photo, mask_path = Path(photo), Path(mask_path)
+            key = str(photo)
+            if key not in photo_index:
+                image = load_image(photo)
+                full_size[len(self.images)] = (image.shape[-1], image.shape[-2])
+                photo_index[key] = len(self.images)
+                self.photo_names.append(photo.stem)
+                self.images.append(_to_uint8(resize_long_side(image, long_side)))
+            p = photo_index[key]
+            mask = load_mask(mask_path, size=full_size[p])
+            mask = (resize_long_side(mask, long_side) >= 0.5).float()
+            if float(mask.mean()) < min_fraction:
+                continue
+            self.names.append(f"{photo.stem}/{mask_path.stem}")
+            self.masks.append(_to_uint8(mask))
+            self.photo_of.append(p)
+            if p not in lab:  # one Lab conversion per photo (= object_lab_stats of each of its regions)
+                lab = {p: rgb_to_lab(self.images[p].float().div(255))}
+            self.references.append(masked_mean_std(lab[p], mask))
+        if not self.names:
+            raise ValueError(f"No usable (photo, mask) pairs among {len(pairs)} (min_fraction={min_fraction}).")
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def photo_count(self) -> int:
+        """How many distinct photos the items come from."""
+        return len(set(self.photo_of))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose random draws :meth:`__getitem__` uses."""
+        self.epoch = int(epoch)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self.sample(index, self.epoch)
+
+    def sample(self, index: int, epoch: int = 0) -> dict[str, torch.Tensor]:
+        """The item ``index`` of ``epoch`` (deterministic)."""
+        generator = sample_generator(self.seed, epoch, index)
+        image = self.images[self.photo_of[index]].float().div(255)
+        mask = self.masks[index].float().div(255)
+        image, mask = random_crop_resize((image, mask), self.size, generator, scale=self.crop_scale, mask_index=1)
+        image, mask = random_hflip((image, mask), generator)
+        if self.scene_color > 0:
+            image = random_scene_color(image, generator, self.scene_color)
+        image, mask = quantize8(image), (mask >= 0.5).float()
+        own = self.photo_of[index]
+        others = [r for r, p in zip(self.references, self.photo_of, strict=True) if p != own]
+        composite = make_composite(image, mask, generator, self.config, others)
+        return {"composite": composite[0], "target": image[0], "mask": mask[0]}
+
+
 class ReaderPairDataset(Dataset):
     """Real (composite, target, mask) pairs from a reader (iHarmony4, FFHQH), randomly cropped and flipped.
 
@@ -156,8 +259,12 @@ class ReaderPairDataset(Dataset):
         self.epoch = int(epoch)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self.sample(index, self.epoch)
+
+    def sample(self, index: int, epoch: int = 0) -> dict[str, torch.Tensor]:
+        """The item ``index`` of ``epoch`` (deterministic)."""
         sample = self.reader[index]
-        generator = sample_generator(self.seed, self.epoch, index)
+        generator = sample_generator(self.seed, epoch, index)
         composite, target, mask = random_crop_resize((sample.composite, sample.target, sample.mask), self.size,
                                                      generator, scale=self.crop_scale, mask_index=2)
         composite, target, mask = random_hflip((composite, target, mask), generator)

@@ -9,6 +9,14 @@ the fold at every strength; the image-level scores of all folds are pooled, and 
 fPSNR (ties: the lower one) is written into the shipped checkpoint's metadata (``--write``), which the pipeline
 then uses by default.
 
+The network runs once per image (at strength 1); every other strength ``s`` is scored on
+``clamp(composite + s * (output - composite))``, which is what the pipeline returns at strength ``s`` (exactly for
+``s <= 1``, and for binary masks at any ``s``).
+
+With ``--corpus ROOT`` the folds are corpus splits (``calibration-a``, ``calibration-b``; the same network may be
+given for several folds when it never saw any of them), each (photo, region) pair as a jitter and a colour-transfer
+composite (``--max-regions`` per photo).
+
 Example (the shipped ``phnet-shared-photos``; see its model card)::
 
     harmonization calibrate --arch phnet --photos ../shared/data/photos \\
@@ -22,26 +30,51 @@ Example (the shipped ``phnet-shared-photos``; see its model card)::
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..data.folders import PhotoMaskFolder
+import torch
+
+from ..data.folders import CorpusComposites, HarmonizationSample, PhotoMaskFolder
 from ..data.splits import load_split
 from ..hub import NETWORKS, update_metadata
-from .evaluate import best_strengths, evaluate_methods, expand_strengths, format_table, parse_options
+from .evaluate import STRENGTH_LABEL, _predict, best_strengths, format_table, parse_options, score_row
 
 __all__ = ["calibrate_strength", "main", "build_parser"]
+
+
+def strength_rows(samples: Iterable[HarmonizationSample], method: str, label: str, strengths: Sequence[float],
+                  options: dict[str, Any] | None = None) -> list[dict]:
+    """Rows ``composite`` and ``"<label> strength=S"`` per sample, from ONE run of ``method`` at strength 1.
+
+    The pipeline's output at strength ``s`` is ``clamp(lerp(composite, prediction, s))`` blended with the mask, which
+    equals ``clamp(lerp(composite, output at strength 1, s))`` (exactly for ``s <= 1``; for ``s > 1`` wherever the
+    mask is 0 or 1), so the network runs once per image.
+    """
+    rows = []
+    for sample in samples:
+        rows.append(score_row(sample, "composite", sample.composite))
+        start = time.perf_counter()
+        full = _predict(method, sample, {**(options or {}), "strength": 1.0}).float()
+        seconds = time.perf_counter() - start
+        for strength in strengths:
+            pred = torch.lerp(sample.composite.float(), full, float(strength)).clamp(0.0, 1.0)
+            rows.append(score_row(sample, f"{label}{STRENGTH_LABEL}{strength:g}", pred, ("idih",), seconds))
+    return rows
 
 
 def calibrate_strength(
     arch: str,
     folds: Sequence[tuple[str, str]],
-    photos: str,
-    masks: str,
+    photos: str | None,
+    masks: str | None,
     strengths: Sequence[float],
     options: dict[str, Any] | None = None,
     seed: int = 0,
     min_fraction: float = 0.01,
+    corpus: str | None = None,
+    max_regions: int = 2,
 ) -> tuple[float, float, list[dict]]:
     """Evaluate each fold's checkpoint on its fold at every strength and pool the image-level scores.
 
@@ -49,11 +82,14 @@ def calibrate_strength(
         arch: ``"phnet"`` or ``"fmm"``.
         folds: ``(split, checkpoint)`` pairs: a split name or file of photo stems, and the weights of a network
             that never saw those photos.
-        photos, masks: the photo folder and its object masks (synthetic composites, as in the evaluator).
+        photos, masks: the photo folder and its object masks (synthetic composites, as in the evaluator); not
+            needed with ``corpus``.
         strengths: the strengths to try.
         options: further options of the method (e.g. ``{"resolution": 320, "transfer": "global"}``).
         seed: seed of the synthetic colour jitter.
         min_fraction: skip masks smaller than this.
+        corpus: a built corpus; the folds are then corpus splits (jitter and colour-transfer composites).
+        max_regions: with ``corpus``, at most this many regions per photo.
 
     Returns:
         ``(best strength, its pooled mean fPSNR (idih), rows)``; rows as from
@@ -66,13 +102,16 @@ def calibrate_strength(
         raise ValueError("Give at least one fold: --fold SPLIT CHECKPOINT.")
     if not strengths:
         raise ValueError("Give the strengths to try, e.g. --strengths 0.5 0.75 1.")
+    if not corpus and not (photos and masks):
+        raise ValueError("Give --corpus, or --photos and --masks.")
     rows: list[dict] = []
     for split, checkpoint in folds:
-        method = f"{arch}@{checkpoint}"
-        methods, per_method = expand_strengths(["composite", method], {method: dict(options or {})}, strengths)
-        samples = PhotoMaskFolder(photos, masks, names=load_split(split), min_fraction=min_fraction, seed=seed)
-        for row in evaluate_methods(samples, methods, ("idih",), per_method):
-            row["method"] = row["method"].replace(method, arch, 1)
+        if corpus:
+            samples: Iterable[HarmonizationSample] = CorpusComposites(
+                corpus, split, max_regions=max_regions, seed=seed, min_fraction=min_fraction)
+        else:
+            samples = PhotoMaskFolder(photos, masks, names=load_split(split), min_fraction=min_fraction, seed=seed)
+        for row in strength_rows(samples, f"{arch}@{checkpoint}", arch, strengths, options):
             row["fold"] = split
             rows.append(row)
     if not any(row["method"] != "composite" for row in rows):
@@ -87,8 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="harmonization calibrate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", choices=sorted(NETWORKS), required=True)
-    p.add_argument("--photos", required=True, help="folder of real photos (synthetic composites)")
-    p.add_argument("--masks", required=True, help="folder of object masks (<stem>.png)")
+    p.add_argument("--corpus", help="a built corpus: folds are its splits (calibration-a, calibration-b)")
+    p.add_argument("--max-regions", type=int, default=2, help="--corpus: at most this many regions per photo")
+    p.add_argument("--photos", help="folder of real photos (synthetic composites)")
+    p.add_argument("--masks", help="folder of object masks (<stem>.png)")
     p.add_argument("--fold", nargs=2, action="append", default=[], metavar=("SPLIT", "CHECKPOINT"), required=True,
                    help="a split (name or file) and the weights of a network trained without those photos")
     p.add_argument("--strengths", nargs="+", type=float, required=True, metavar="S")
@@ -111,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError("--option must not set strength or checkpoint; use --strengths and --fold.")
         strength, score, rows = calibrate_strength(args.arch, [tuple(f) for f in args.fold], args.photos,
                                                    args.masks, args.strengths, options, args.seed,
-                                                   args.min_fraction)
+                                                   args.min_fraction, args.corpus, args.max_regions)
     except (ValueError, FileNotFoundError) as exc:
         parser.error(str(exc))
     print(format_table(rows, ("idih",)))

@@ -3,8 +3,12 @@
 Prints a Markdown table of MSE, fMSE, PSNR and fPSNR (mean over images) per method, overall and per
 foreground-ratio bucket (<5%, 5-15%, >15%), in one or both metric conventions; optionally writes per-image CSV.
 
-Datasets: a folder of photos with object masks (synthetic composites, FFHQH colour jitter on the object, seeded
-per photo), an iHarmony4 tree (``--iharmony4 ROOT``, the ``*_test.txt`` lists) or an FFHQH tree (``--ffhqh ROOT``).
+Datasets: a built corpus (``--corpus ROOT``, default split ``heldout``: every (photo, region) pair as a jitter AND a
+colour-transfer composite, seeded; ``--max-regions`` regions per photo at most; rows per kind as well), a folder of
+photos with object masks (synthetic composites, FFHQH colour jitter on the object, seeded per photo), an iHarmony4
+tree (``--iharmony4 ROOT``, the ``*_test.txt`` lists) or an FFHQH tree (``--ffhqh ROOT``). ``--table-from CSV ...``
+prints the table of per-image rows saved by earlier runs (``--csv``), e.g. one run of today's checkpoints and one of
+new ones on the same composites.
 
 Methods: any registered method name, ``composite`` (the unharmonized input), or ``<method>@<checkpoint>`` for a
 network with a given registry name or weights file (several checkpoints can be compared in one table). Method
@@ -15,6 +19,9 @@ networks also take ``resolution=<px>`` (the long side they run at, overriding th
 photos its network never saw (see ``checkpoints/MODEL_CARD_phnet-shared-photos.md``).
 
 Examples::
+
+    harmonization evaluate --corpus /work/cache/corpus --split heldout --max-regions 4 \
+        --methods composite global local phnet fmm --csv corpus_heldout.csv
 
     harmonization evaluate --photos ../shared/data/photos --masks ../shared/data/photos_masks \\
         --methods composite global local --convention idih dovenet
@@ -39,7 +46,7 @@ from typing import Any
 
 import torch
 
-from ..data.folders import HarmonizationSample, PhotoMaskFolder
+from ..data.folders import COMPOSITE_KINDS, CorpusComposites, HarmonizationSample, PhotoMaskFolder
 from ..data.readers import FFHQH, IHarmony4
 from ..data.splits import load_split
 from ..metrics import CONVENTIONS, evaluate
@@ -48,7 +55,7 @@ from ..pipelines.registry import get_method
 from ..pipelines.run import harmonize_tensor
 
 __all__ = ["BUCKETS", "bucket_of", "evaluate_methods", "format_table", "main", "parse_options", "build_parser",
-           "expand_strengths", "best_strengths"]
+           "expand_strengths", "best_strengths", "read_rows", "score_row"]
 
 BUCKETS: tuple[tuple[str, float, float], ...] = (("<5%", 0.0, 0.05), ("5-15%", 0.05, 0.15), (">15%", 0.15, 1.01))
 METRIC_NAMES = ("mse", "fmse", "psnr", "fpsnr")
@@ -179,30 +186,42 @@ def evaluate_methods(
         for method in methods:
             start = time.perf_counter()
             pred = _predict(method, sample, options.get(method, {}) if per_method else options)
-            seconds = time.perf_counter() - start
-            row = {"image": sample.name, "method": method, "fg_ratio": sample.foreground_ratio,
-                   "bucket": bucket_of(sample.foreground_ratio), "seconds": seconds}
-            for convention in conventions:
-                for key, value in evaluate(pred, sample.target, sample.mask, convention).items():
-                    row[f"{convention}_{key}"] = value
-            rows.append(row)
+            rows.append(score_row(sample, method, pred, conventions, time.perf_counter() - start))
     return rows
 
 
+def score_row(sample: HarmonizationSample, method: str, pred: torch.Tensor, conventions: Sequence[str] = ("idih",),
+              seconds: float = 0.0) -> dict:
+    """One per-image row (name, kind, method, foreground ratio and bucket, seconds, metrics) for ``pred``."""
+    row = {"image": sample.name, "kind": sample.kind, "method": method, "fg_ratio": sample.foreground_ratio,
+           "bucket": bucket_of(sample.foreground_ratio), "seconds": seconds}
+    for convention in conventions:
+        for key, value in evaluate(pred, sample.target, sample.mask, convention).items():
+            row[f"{convention}_{key}"] = value
+    return row
+
+
 def format_table(rows: list[dict], conventions: Sequence[str]) -> str:
-    """Markdown table: mean metrics per method for all images and per foreground-ratio bucket."""
+    """Markdown table: mean metrics per method for all images, per composite kind (when the rows record one:
+    ``jitter``, ``transfer``) and per foreground-ratio bucket."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     methods: list[str] = []
+    kinds: list[str] = []
     for row in rows:
         if row["method"] not in methods:
             methods.append(row["method"])
         groups[(row["method"], "all")].append(row)
         groups[(row["method"], row["bucket"])].append(row)
+        kind = row.get("kind") or ""
+        if kind:
+            groups[(row["method"], kind)].append(row)
+            if kind not in kinds:
+                kinds.append(kind)
     header = ["method", "subset", "images"]
     for convention in conventions:
         header += [f"{m} ({convention})" for m in ("MSE", "fMSE", "PSNR", "fPSNR")]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for subset in ["all"] + [b[0] for b in BUCKETS]:
+    for subset in ["all"] + kinds + [b[0] for b in BUCKETS]:
         for method in methods:
             group = groups.get((method, subset), [])
             if not group:
@@ -222,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="harmonization evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     data = p.add_argument_group("dataset (one of)")
+    data.add_argument("--corpus", help="a built corpus root (photos/, masks/, masks.csv): its (photo, region) pairs "
+                      "of --split (default heldout), each as every --kinds composite")
+    data.add_argument("--kinds", nargs="+", default=list(COMPOSITE_KINDS), choices=COMPOSITE_KINDS,
+                      help="--corpus: composite kinds (FFHQH colour jitter, colour transfer from another region)")
+    data.add_argument("--max-regions", type=int, default=4,
+                      help="--corpus: at most this many regions per photo (seeded choice; 0 = all)")
+    data.add_argument("--table-from", nargs="+", metavar="CSV",
+                      help="print the table of per-image rows saved with --csv (several files: one table)")
     data.add_argument("--photos", help="folder of real photos (synthetic composites)")
     data.add_argument("--masks", help="folder of object masks (<stem>.png), with --photos")
     data.add_argument("--iharmony4", help="iHarmony4 root (composite_images/, masks/, real_images/ per subset)")
@@ -247,10 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _samples(args: argparse.Namespace) -> Iterable[HarmonizationSample]:
     chosen = [flag for flag, value in (("--photos", args.photos), ("--iharmony4", args.iharmony4),
-                                       ("--ffhqh", args.ffhqh)) if value]
+                                       ("--ffhqh", args.ffhqh), ("--corpus", args.corpus)) if value]
     if len(chosen) != 1:
-        raise ValueError(f"Give exactly one dataset: --photos with --masks, --iharmony4 or --ffhqh; got "
+        raise ValueError(f"Give exactly one dataset: --corpus, --photos with --masks, --iharmony4 or --ffhqh; got "
                          f"{', '.join(chosen) or 'none'}.")
+    if args.corpus:
+        return iter(CorpusComposites(args.corpus, args.split or "heldout", kinds=args.kinds,
+                                     max_regions=args.max_regions, seed=args.seed, min_fraction=args.min_fraction))
     if args.iharmony4:
         return iter(IHarmony4(args.iharmony4, args.split or "test", args.subsets))
     if args.ffhqh:
@@ -263,10 +293,29 @@ def _samples(args: argparse.Namespace) -> Iterable[HarmonizationSample]:
     return iter(dataset)
 
 
+_TEXT_COLUMNS = ("image", "kind", "method", "bucket", "fold")
+
+
+def read_rows(paths: Sequence[str]) -> list[dict]:
+    """Per-image rows saved by ``--csv`` (numbers parsed back), in file order."""
+    rows: list[dict] = []
+    for path in paths:
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                rows.append({k: (v if k in _TEXT_COLUMNS else float(v)) for k, v in row.items()})
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; prints the table and returns 0."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.table_from:
+        rows = read_rows(args.table_from)
+        if not rows:
+            parser.error("The --table-from files hold no rows.")
+        print(format_table(rows, args.convention))
+        return 0
     try:
         options = parse_options(args.option, args.methods)
         methods = list(args.methods)

@@ -9,16 +9,16 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from ..data.folders import IMAGE_SUFFIXES, HarmonizationSample, PhotoMaskFolder
+from ..data.folders import IMAGE_SUFFIXES, CorpusComposites, HarmonizationSample, PhotoMaskFolder, corpus_split_names
 from ..data.readers import FFHQH, IHarmony4
 from ..data.splits import load_split, split_names, write_split
 from ..data.synthetic import PairConfig
-from ..data.training import ReaderPairDataset, SyntheticPairDataset, collate
+from ..data.training import PairListDataset, ReaderPairDataset, SyntheticPairDataset, collate
 from .config import ARCHES, OPTIMIZERS, TrainConfig
 
-__all__ = ["batches", "build_datasets", "build_model", "build_optimizer", "lr_at"]
+__all__ = ["batches", "build_datasets", "build_model", "build_optimizer", "corpus_training_pairs", "lr_at"]
 
 
 def build_model(arch: str, model_config: str = "", *, zero_init_head: bool = False) -> nn.Module:
@@ -102,6 +102,8 @@ def build_datasets(config: TrainConfig, split_out: str | None = None, rank: int 
         limit = config.val_limit or 100
         val = [reader[i] for i in range(max(0, len(reader) - limit), len(reader))]
         return train_set, val
+    if config.corpus:
+        return _corpus_datasets(config)
     if not config.photos or not config.masks:
         raise ValueError("Give --photos and --masks (a folder of photos with object masks), --iharmony4 ROOT or "
                          "--ffhqh ROOT.")
@@ -127,13 +129,61 @@ def build_datasets(config: TrainConfig, split_out: str | None = None, rank: int 
     return train_set, val
 
 
-def batches(dataset: Dataset, batch: int, seed: int, rank: int, world: int, start_step: int
-            ) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
-    """Endless ``(step, epoch, batch)`` stream from ``start_step`` on, identical across runs and resumes.
+def _split_items(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
 
-    Each epoch is a :class:`DistributedSampler` permutation (seeded, ``drop_last``) sharded over ranks; a step is
-    ``batch`` consecutive indices of this rank's shard.
+
+def corpus_training_pairs(config: TrainConfig) -> tuple[list[tuple[Path, Path]], dict[str, int]]:
+    """The ``(photo, mask)`` pairs a corpus run trains on, and counts of where they come from.
+
+    The corpus's training split (every photo outside ``corpus_heldout.txt``) minus the photos of ``--exclude``
+    (comma-separated corpus split names such as ``calibration-a,calibration-b``, or files of stems). With
+    ``--photos/--masks`` as well, the photos of that folder (one mask ``<stem>.png`` each) are added as a second
+    source, except any that the corpus build found to be a near-duplicate of a corpus photo
+    (``CorpusPairs.shared_matches``): those are either in the corpus already or must stay out (held-out and fold
+    photos); and except the photos of ``--heldout`` when given.
     """
+    from ..data.corpus import CorpusPairs
+
+    excluded: set[str] = set()
+    for item in _split_items(config.exclude):
+        excluded |= set(corpus_split_names(item))
+    corpus = CorpusPairs(config.corpus, "train", exclude=excluded, min_fraction=0.01, max_fraction=0.9)
+    pairs: list[tuple[Path, Path]] = list(corpus)
+    counts = {"corpus_photos": len(corpus.photos), "corpus_pairs": len(pairs), "shared_photos": 0}
+    if config.photos and config.masks:
+        near = {stem for stems in corpus.shared_matches.values() for stem in stems}
+        if config.heldout:
+            near |= set(load_split(config.heldout))
+        masks = Path(config.masks)
+        found = {p.stem: p for p in sorted(Path(config.photos).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+        extra = [(found[s], masks / f"{s}.png") for s in sorted(found)
+                 if s not in near and (masks / f"{s}.png").is_file()]
+        pairs += extra
+        counts["shared_photos"] = len(extra)
+    return pairs, counts
+
+
+def _corpus_datasets(config: TrainConfig) -> tuple[Dataset, list[HarmonizationSample]]:
+    pairs, _ = corpus_training_pairs(config)
+    train_set = PairListDataset(pairs, size=config.size, seed=config.seed,
+                                config=PairConfig(transfer_p=config.transfer_p), crop_scale=(config.crop_min, 1.0),
+                                scene_color=config.scene_color)
+    val_split = config.val_split if config.val_split is not None else (config.exclude or "")
+    if not val_split or val_split == "none":
+        return train_set, []
+    if "heldout" in _split_items(val_split):
+        raise ValueError("Validating on the corpus held-out split is not allowed (it is for the final report); "
+                         "validate on the calibration folds the run leaves out.")
+    val = list(CorpusComposites(config.corpus, val_split, max_regions=config.max_regions))
+    if config.val_limit:
+        val = val[: config.val_limit]
+    return train_set, val
+
+
+def _steps(dataset: Dataset, batch: int, seed: int, rank: int, world: int, start_step: int
+           ) -> Iterator[tuple[int, int, list[int]]]:
+    """Endless ``(step, epoch, indices)`` from ``start_step`` on (see :func:`batches`)."""
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
     per_epoch = len(sampler) // batch
     if per_epoch < 1:
@@ -143,10 +193,58 @@ def batches(dataset: Dataset, batch: int, seed: int, rank: int, world: int, star
     while True:
         epoch, position = divmod(step, per_epoch)
         sampler.set_epoch(epoch)
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(epoch)
         indices = list(iter(sampler))
         for offset in range(position, per_epoch):
-            chunk = indices[offset * batch:(offset + 1) * batch]
-            yield step, epoch, collate([dataset[i] for i in chunk])
+            yield step, epoch, indices[offset * batch:(offset + 1) * batch]
             step += 1
+
+
+class _KeyedItems(Dataset):
+    """``dataset.sample(index, epoch)`` addressed by ``(epoch, index)`` keys, for DataLoader workers."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        epoch, index = key
+        return self.dataset.sample(index, epoch)
+
+
+class _KeyBatches:
+    """The batch sampler of the worker path: each step's ``[(epoch, index), ...]``."""
+
+    def __init__(self, steps: Iterator[tuple[int, int, list[int]]]) -> None:
+        self.steps = steps
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for _, epoch, chunk in self.steps:
+            yield [(epoch, i) for i in chunk]
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+def batches(dataset: Dataset, batch: int, seed: int, rank: int, world: int, start_step: int, workers: int = 0
+            ) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
+    """Endless ``(step, epoch, batch)`` stream from ``start_step`` on, identical across runs and resumes.
+
+    Each epoch is a :class:`DistributedSampler` permutation (seeded, ``drop_last``) sharded over ranks; a step is
+    ``batch`` consecutive indices of this rank's shard. With ``workers > 0`` (and a dataset with
+    ``sample(index, epoch)``) the items are built in that many DataLoader worker processes, ahead of the training
+    step; the batches are the same as in-loop building, since an item is a pure function of (seed, epoch, index).
+    """
+    if workers <= 0 or not hasattr(dataset, "sample"):
+        for step, epoch, chunk in _steps(dataset, batch, seed, rank, world, start_step):
+            if hasattr(dataset, "set_epoch"):
+                dataset.set_epoch(epoch)
+            yield step, epoch, collate([dataset[i] for i in chunk])
+        return
+    loader = DataLoader(_KeyedItems(dataset), batch_sampler=_KeyBatches(_steps(dataset, batch, seed, rank, world,
+                                                                               start_step)),
+                        num_workers=workers, collate_fn=collate, worker_init_fn=_worker_init, prefetch_factor=2)
+    for (step, epoch, _), data in zip(_steps(dataset, batch, seed, rank, world, start_step), loader, strict=False):
+        yield step, epoch, data

@@ -19,14 +19,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", choices=ARCHES, required=True)
     p.add_argument("--model-config", default="", help="phnet: iharmony|ffhqh|tiny; fmm: released|tiny")
     data = p.add_argument_group("data (one of)")
+    data.add_argument("--corpus", help="a built corpus (python -m harmonization.data.corpus build): train on its "
+                      "training split's (photo, region) pairs (minus --exclude); with --photos/--masks as well, those "
+                      "photos are a second source, except near-duplicates of corpus photos")
     data.add_argument("--photos", help="folder of photos (synthetic pairs)")
     data.add_argument("--masks", help="folder of object masks <stem>.png")
     data.add_argument("--iharmony4", help="iHarmony4 root (train on *_train.txt, validate on *_test.txt)")
     data.add_argument("--ffhqh", help="FFHQH root (comp/, alpha/, ground truth)")
     p.add_argument("--heldout", help="held-out list to exclude from training (file or 'heldout'); default: a "
                    "fresh 20%% split (--split-seed)")
-    p.add_argument("--exclude", help="a further list of photos kept out of training and not validated on (file or "
-                   "'calibration'), e.g. to calibrate a checkpoint's strength on photos its network never saw")
+    p.add_argument("--exclude", help="a further list of photos kept out of training (file or a split name; with "
+                   "--corpus comma-separated corpus splits, e.g. calibration-a,calibration-b), e.g. to calibrate a "
+                   "checkpoint's strength on photos its network never saw")
+    p.add_argument("--val-split", help="--corpus: validate on these corpus splits (default: the calibration folds "
+                   "in --exclude; 'none' = no validation; the held-out split is refused)")
+    p.add_argument("--max-regions", type=int, default=d.max_regions,
+                   help="--corpus validation: at most this many regions per photo, each as a jitter and a colour-"
+                   "transfer composite")
     p.add_argument("--split-seed", type=int, default=d.split_seed)
     p.add_argument("--split-out", help="write the held-out photo names here")
     p.add_argument("--size", type=int, default=d.size, help="training crop side (multiple of 8)")
@@ -44,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FMM: keep the default init of the output convolution")
     p.add_argument("--loss-region", choices=("full", "blend"), default=d.loss_region,
                    help="loss on the whole predicted image (papers) or on pred*mask + composite*(1-mask)")
+    p.add_argument("--loss", choices=("", "phnet", "mse", "fg-mse"), default=d.loss,
+                   help="default: phnet (PHNet's loss) for phnet, mse for fmm; fg-mse: foreground-normalised MSE "
+                   "(each image's object counts alike, as in per-image fPSNR)")
     p.add_argument("--anchor", action="store_true",
                    help="fit the output's background onto the composite's with one affine colour map before the "
                         "loss (for PHNet, whose instance-normalised input loses the global colour level); the "
@@ -58,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-every", type=int, default=d.val_every)
     p.add_argument("--val-limit", type=int, default=d.val_limit)
     p.add_argument("--val-resolution", type=int, default=d.val_resolution, help="default: --size")
+    p.add_argument("--val-transfer", choices=("", "affine", "global"), default=d.val_transfer,
+                   help="the pipeline's way back to full resolution in validation (default: --transfer)")
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--save-every", type=int, default=d.save_every)
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0 = default)")
@@ -66,7 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop and save after this many steps of this invocation (resume later)")
     p.add_argument("--bn-recalibrate", type=int, default=d.bn_recalibrate, metavar="BATCHES",
                    help="at the end, re-estimate BatchNorm statistics as a plain average over this many batches")
-    p.add_argument("--amp", choices=("auto", "off"), default=d.amp, help="mixed precision on CUDA")
+    p.add_argument("--amp", choices=("auto", "bf16", "off"), default=d.amp,
+                   help="autocast of the forward pass: auto = bf16 on CPUs with native bf16 (AMX / AVX512-BF16) and "
+                   "on CUDA (fp16 where bf16 is missing); the loss, BatchNorm statistics and weights stay float32")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile the network")
+    p.add_argument("--workers", type=int, default=d.workers,
+                   help="build training items in this many DataLoader worker processes (0 = in the loop)")
     p.add_argument("--out", default=d.out, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.safetensors")
     p.add_argument("--export", help="write an fp16 safetensors copy here at the end")

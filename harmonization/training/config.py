@@ -16,6 +16,7 @@ class TrainConfig:
 
     arch: str = "phnet"
     model_config: str = "iharmony"
+    corpus: str | None = None
     photos: str | None = None
     masks: str | None = None
     heldout: str | None = None
@@ -23,6 +24,9 @@ class TrainConfig:
     split_seed: int = 1
     iharmony4: str | None = None
     ffhqh: str | None = None
+    val_split: str | None = None
+    max_regions: int = 1
+    val_transfer: str = ""
     size: int = 256
     batch: int = 8
     steps: int = 1000
@@ -36,6 +40,7 @@ class TrainConfig:
     crop_min: float = 0.25
     zero_init_head: bool = True
     loss_region: str = "full"
+    loss: str = ""
     anchor: bool = False
     transfer: str = "affine"
     scene_color: float = 0.0
@@ -50,7 +55,14 @@ class TrainConfig:
     stop_after: int = 0
     bn_recalibrate: int = 0
     amp: str = "auto"
+    channels_last: bool = False
+    compile: bool = False
+    workers: int = 1
     out: str = "runs/train"
+
+    def resolved_loss(self) -> str:
+        """The loss name (default PHNet's loss for PHNet, MSE for FMM)."""
+        return self.loss or ("phnet" if self.arch == "phnet" else "mse")
 
     def resolved_optimizer(self) -> str:
         """The optimiser name (default Lion for PHNet, Adam for FMM)."""

@@ -48,18 +48,37 @@ from ..pipelines.neural import run_loaded
 from .builders import batches, build_datasets, build_model, build_optimizer, lr_at
 from .checkpointing import export_fp16, load_checkpoint, save_checkpoint
 from .config import ARCHES, TrainConfig
-from .losses import batch_psnr, mse_loss, phnet_loss
+from .losses import LOSSES, batch_psnr
 
-__all__ = ["recalibrate_batchnorm", "train", "validate"]
+__all__ = ["autocast_dtype", "keep_fp32_under_autocast", "recalibrate_batchnorm", "reset_nonfinite_batchnorm", "train",
+           "validate"]
+
+
+def reset_nonfinite_batchnorm(model: nn.Module) -> list[str]:
+    """Reset (mean 0, var 1, count 0) every BatchNorm whose running statistics are not finite; returns their names.
+
+    An fp16 export used to turn running variances above 65504 into +inf (the layer then outputs only its bias);
+    starting from such weights, the statistics must be estimated again (training mode uses batch statistics, and
+    the running ones are re-estimated with the layer's momentum, or by :func:`recalibrate_batchnorm`).
+    """
+    names = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+            stats = (module.running_mean, module.running_var)
+            if any(t is not None and not bool(torch.isfinite(t).all()) for t in stats):
+                module.reset_running_stats()
+                names.append(name)
+    return names
 
 
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, dataset: Dataset, steps: int, batch: int, seed: int = 12345,
-                          device: torch.device | str = "cpu") -> int:
+                          device: torch.device | str = "cpu", autocast: torch.dtype | None = None) -> int:
     """Re-estimate every BatchNorm's running mean/var as a plain average over ``steps`` training batches.
 
     Training keeps exponential averages (momentum 0.1) dominated by the last few batches; the plain average over
-    many batches is a steadier estimate for evaluation. Weights are not changed.
+    many batches is a steadier estimate for evaluation. Weights are not changed. ``autocast``: run the forward
+    passes as training did (e.g. bf16; the statistics themselves are accumulated in float32).
 
     Returns:
         The number of BatchNorm layers recalibrated (0: nothing to do).
@@ -74,8 +93,10 @@ def recalibrate_batchnorm(model: nn.Module, dataset: Dataset, steps: int, batch:
         m.momentum = None  # cumulative moving average
     model.train()
     try:
+        device_type = torch.device(device).type
         for _, _, data in itertools.islice(batches(dataset, batch, seed, 0, 1, 0), steps):
-            model(data["composite"].to(device), data["mask"].to(device))
+            with torch.autocast(device_type, dtype=autocast or torch.float32, enabled=autocast is not None):
+                model(data["composite"].to(device), data["mask"].to(device))
     finally:
         for m, momentum in zip(norms, saved, strict=True):
             m.momentum = momentum
@@ -113,6 +134,58 @@ def validate(model: nn.Module, arch: str, samples: Sequence[HarmonizationSample]
     result = {k: v / n for k, v in totals.items()}
     result["images"] = float(len(samples))
     return result
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of the training forward pass (``None`` = float32).
+
+    ``"off"``: float32. ``"bf16"``: bfloat16 on any device. ``"auto"``: on CUDA bf16 where supported, else fp16
+    (with a gradient scaler); on a CPU with native bf16 (AVX512-BF16 / AMX, oneDNN) bf16, else float32. Only the
+    network's forward pass runs under autocast: the losses, BatchNorm running statistics, the weights and the
+    optimiser state stay float32.
+    """
+    if amp not in ("auto", "bf16", "off"):
+        raise ValueError(f"amp must be 'auto', 'bf16' or 'off'; got {amp!r}.")
+    if amp == "off":
+        return None
+    if amp == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and _cpu_bf16():
+        return torch.bfloat16
+    return None
+
+
+def keep_fp32_under_autocast(model: nn.Module) -> int:
+    """Run FMM's foreground attention blocks in float32 when the rest of the forward pass is autocast.
+
+    ``FMMAttention.foreground_attention`` writes autocast (bf16) attention rows into a buffer of its float32 input's
+    dtype and fails under autocast; these blocks (a small share of the compute) therefore run with autocast off on
+    float32 inputs, and their output re-enters the autocast network. Returns the number of blocks wrapped.
+    """
+    from ..models.fmm import FMMAttention
+
+    count = 0
+    for module in model.modules():
+        if isinstance(module, FMMAttention) and not getattr(module, "_fp32_wrapped", False):
+            inner = module.forward
+
+            def forward(x: torch.Tensor, mask: torch.Tensor, _inner: Any = inner) -> torch.Tensor:
+                with torch.autocast(x.device.type, enabled=False):
+                    return _inner(x.float(), mask.float())
+
+            module.forward = forward  # type: ignore[method-assign]
+            module._fp32_wrapped = True
+            count += 1
+    return count
+
+
+def _cpu_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - depends on the build
+        return False
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -168,26 +241,45 @@ def train(config: TrainConfig, *, resume: bool = False, split_out: str | None = 
     model = build_model(config.arch, config.model_config, zero_init_head=config.zero_init_head).to(device)
     optimizer = build_optimizer(config.resolved_optimizer(), model.parameters(), config.lr, config.weight_decay)
     start = load_checkpoint(out, model, optimizer) if resume and (out / "last.safetensors").is_file() else 0
+    repaired: list[str] = []
     if config.init and start == 0:
         load_strict(model, load_state_dict(config.init), what=config.init)
+        repaired = reset_nonfinite_batchnorm(model)
     if world > 1:
         # PHNet has registered blocks that its forward never calls (the last PN block, skip.6)
         model_ddp: nn.Module = nn.parallel.DistributedDataParallel(
             model, device_ids=[local] if use_cuda else None, find_unused_parameters=config.arch == "phnet")
     else:
         model_ddp = model
-    amp_dtype = None
-    if use_cuda and config.amp != "off":
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    amp_dtype = autocast_dtype(config.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if amp_dtype is not None:
+        keep_fp32_under_autocast(model)
+    forward = torch.compile(model_ddp) if config.compile else model_ddp
 
     dataset, val_samples = build_datasets(config, split_out, rank)
     resolution = config.val_resolution or config.size
-    loss_fn = phnet_loss if config.arch == "phnet" else mse_loss
+    if config.resolved_loss() not in LOSSES:
+        raise ValueError(f"Unknown loss {config.loss!r}; use one of {', '.join(LOSSES)}.")
+    loss_fn = LOSSES[config.resolved_loss()]
+    photos = getattr(dataset, "photo_count", None)
+    if repaired:
+        log({"event": "init", "reset_batchnorm": repaired},
+            f"init {config.init}: reset the non-finite running statistics of {', '.join(repaired)} (re-estimated "
+            "during training; see --bn-recalibrate)")
     log({"event": "start", "step": start, "world": world, "train_items": len(dataset), "val_items": len(val_samples),
-         "device": str(device), "optimizer": config.resolved_optimizer()},
-        f"start step {start}/{config.steps}: {len(dataset)} training items, {len(val_samples)} validation images, "
-        f"{world} process(es) on {device}, optimiser {config.resolved_optimizer()}, lr {config.lr}")
+         "train_photos": photos, "device": str(device), "optimizer": config.resolved_optimizer(),
+         "loss": config.resolved_loss(),
+         "amp": str(amp_dtype), "channels_last": config.channels_last, "compile": config.compile,
+         "workers": config.workers},
+        f"start step {start}/{config.steps}: {len(dataset)} training items"
+        + (f" from {photos} photos" if photos else "") + f", {len(val_samples)} validation images, "
+        f"{world} process(es) on {device}, optimiser {config.resolved_optimizer()}, lr {config.lr}, autocast "
+        f"{amp_dtype or 'off'}, channels_last {config.channels_last}, compile {config.compile}, "
+        f"workers {config.workers}")
 
     progress = None
     if rank == 0 and sys.stderr.isatty():
@@ -200,7 +292,8 @@ def train(config: TrainConfig, *, resume: bool = False, split_out: str | None = 
     stop = False
     window: list[float] = []
     step_start = time.perf_counter()
-    stream = batches(dataset, config.batch, config.seed, rank, world, start) if start < config.steps else iter(())
+    stream = (batches(dataset, config.batch, config.seed, rank, world, start, config.workers)
+              if start < config.steps else iter(()))
     for step, epoch, batch in stream:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
@@ -208,8 +301,8 @@ def train(config: TrainConfig, *, resume: bool = False, split_out: str | None = 
         target = batch["target"].to(device, non_blocking=True)
         mask = batch["mask"].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            pred = model_ddp(comp, mask)
-        pred = pred.float()
+            pred = forward(comp.contiguous(memory_format=memory_format), mask.contiguous(memory_format=memory_format))
+        pred = pred.float().contiguous()  # the losses (and everything after the network) in float32
         if config.anchor:  # the output is defined up to a global colour map: fit it on the background
             pred = anchor_to_background(pred, comp, mask)
         if config.transfer == "global":  # train through the pipeline's way back: one colour map of the object
@@ -252,7 +345,8 @@ def train(config: TrainConfig, *, resume: bool = False, split_out: str | None = 
         if rank == 0 and (done % config.save_every == 0 or final):
             save_checkpoint(out, model, optimizer, done, config, extra={"epoch": epoch})
         if rank == 0 and val_samples and config.val_every and (done % config.val_every == 0 or final):
-            metrics = validate(model, config.arch, val_samples, resolution, device, config.anchor, config.transfer)
+            metrics = validate(model, config.arch, val_samples, resolution, device, config.anchor,
+                               config.val_transfer or config.transfer)
             last["val"] = metrics
             log({"event": "val", "step": done, **metrics},
                 f"val step {done}: fPSNR {metrics['fpsnr']:.2f} (composite {metrics['composite_fpsnr']:.2f}) "
@@ -265,13 +359,15 @@ def train(config: TrainConfig, *, resume: bool = False, split_out: str | None = 
     if progress is not None:
         progress.close()
     if rank == 0 and config.bn_recalibrate:
-        count = recalibrate_batchnorm(model, dataset, config.bn_recalibrate, config.batch, device=device)
+        count = recalibrate_batchnorm(model, dataset, config.bn_recalibrate, config.batch, device=device,
+                                      autocast=amp_dtype)
         if count:
             final_step = int(last.get("step", step))
             save_checkpoint(out, model, optimizer, final_step, config, extra={"bn_recalibrated": config.bn_recalibrate})
             message = f"recalibrated {count} BatchNorm layers over {config.bn_recalibrate} batches"
             if val_samples:
-                metrics = validate(model, config.arch, val_samples, resolution, device, config.anchor, config.transfer)
+                metrics = validate(model, config.arch, val_samples, resolution, device, config.anchor,
+                               config.val_transfer or config.transfer)
                 last["val"] = metrics
                 message += f"; val fPSNR {metrics['fpsnr']:.2f} (composite {metrics['composite_fpsnr']:.2f})"
                 log({"event": "val", "step": final_step, "bn_recalibrated": True, **metrics}, message)

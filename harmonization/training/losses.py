@@ -12,7 +12,8 @@ import torch
 from ..metrics import psnr_from_mse
 from ..ops.checks import check_shapes
 
-__all__ = ["psnr_loss", "fg_normalized_mse", "masked_gradient_l1", "phnet_loss", "mse_loss", "batch_psnr"]
+__all__ = ["psnr_loss", "fg_normalized_mse", "masked_gradient_l1", "phnet_loss", "mse_loss", "fg_mse_loss",
+           "batch_psnr", "LOSSES"]
 
 
 def _check(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> None:
@@ -80,3 +81,16 @@ def mse_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None
     _check(pred, target)
     loss = (pred.float() - target.float()).square().mean()
     return loss, {"mse": float(loss.detach())}
+
+
+def fg_mse_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, *, min_area: float = 100.0
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Foreground-normalised MSE (:func:`fg_normalized_mse`, minimum area 100 pixels) alone: every image's object
+    counts alike whatever its size, as in the evaluation's per-image fMSE / fPSNR (with ``loss_region="blend"`` it
+    is the object's MSE). Returns ``(loss, {"fg_mse"})``."""
+    loss = fg_normalized_mse(pred, target, mask, min_area)
+    return loss, {"fg_mse": float(loss.detach())}
+
+
+#: ``--loss`` names: the training loss functions ``(pred, target, mask) -> (loss, parts)``.
+LOSSES = {"phnet": phnet_loss, "mse": mse_loss, "fg-mse": fg_mse_loss}
