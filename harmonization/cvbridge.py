@@ -89,8 +89,8 @@ def grabcut(
     if min(object_side, background_side) < _MIN_SAMPLES:
         raise ValueError(
             f"GrabCut needs at least {_MIN_SAMPLES} pixels on each side to fit its colour models; got "
-            f"{object_side} object and {background_side} background pixels. Draw a larger box that leaves some "
-            "background around the object, or longer strokes."
+            f"{object_side} object and {background_side} background pixels. Leave some background outside the box "
+            "(or draw background strokes), and give the object some pixels (a larger box or longer strokes)."
         )
     rgb = _rgb8(image)
     background_model = np.zeros((1, 65), np.float64)

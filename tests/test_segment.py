@@ -94,7 +94,7 @@ def test_grabcut_one_iteration_at_a_time_equals_one_opencv_call() -> None:
 def test_grabcut_errors_name_the_problem() -> None:
     image = torch.rand(1, 3, 20, 20)
     seeds = torch.full((1, 1, 20, 20), PROBABLY_OBJECT, dtype=torch.uint8)
-    with pytest.raises(ValueError, match="at least 10 pixels on each side.*400 object and 0 background"):
+    with pytest.raises(ValueError, match="at least 10 pixels on each side.*400 object and 0 background pixels. Leave"):
         grabcut(image, seeds, 1)
     with pytest.raises(ValueError, match="seed labels must be 0..3"):
         grabcut(image, seeds + 3, 1)
@@ -231,8 +231,11 @@ def test_object_mask_errors_say_what_to_do() -> None:
         object_mask(image, object_strokes=ellipse, background_strokes=one)
     with pytest.raises(ValueError, match="object_strokes has W=10 but the image has W=160"):
         object_mask(image, object_strokes=torch.ones(1, 1, 120, 10))
-    with pytest.raises(ValueError, match="leaves some background"):
+    with pytest.raises(ValueError, match="The box covers the whole photo"):
         object_mask(image, (0, 0, 160, 120))
+    # a box 2 px inside a large photo still leaves background in the small copy
+    big = torch.nn.functional.interpolate(image, size=(960, 1280), mode="bilinear")
+    assert object_mask(big, (2, 2, 1278, 958), work_side=100).shape == (1, 1, 960, 1280)
 
 
 def test_pixel_box_normalises_and_clips() -> None:

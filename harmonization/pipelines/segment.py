@@ -5,8 +5,9 @@
 1. With a box, only the box and some context around it (:data:`CONTEXT` times its longer side on each side, and
    the strokes) are segmented, so a small object in a large photo keeps its detail. That part is shrunk so that its
    long side is :data:`WORK_SIDE` pixels (smaller ones keep their size): GrabCut's cost grows with the pixel count,
-   and at this size it is fast and, on the tuning photos, at least as accurate as at 640 px (a 20-megapixel phone
-   photo would take minutes at full size).
+   and at this size it is fast and, on the tuning photos, at least as accurate as larger (median IoU 0.834 at 320
+   px, 0.822 at 400, 0.818 at 256; 0.787 at the photos' full 640 px in an earlier measurement without cleanup; a
+   20-megapixel phone photo would take minutes at full size). 3, 5 and 8 iterations score alike; 5 are used.
 2. Seeds: outside the box is sure background and inside it probable object; without a box the pixels within
    :data:`NEAR` of the long side from an object stroke start as probable object and the others as probable
    background. Object strokes are sure object and background strokes sure background, so a rough scribble over a
@@ -53,7 +54,7 @@ ITERATIONS = 5
 #: With a box, the part segmented is the box grown by this times its longer side on each side.
 CONTEXT = 0.5
 #: Without a box, pixels this fraction of the long side from an object stroke start as probable object.
-NEAR = 0.05
+NEAR = 0.1
 # Guided upsampling: window half-width (pixels of the small copy) and regularisation (squared RGB units).
 _GUIDE_RADIUS = 2
 _GUIDE_EPS = 1e-3
@@ -199,6 +200,14 @@ def _segment(image: torch.Tensor, rect: tuple[int, int, int, int] | None, on_obj
         sy, sx = size[0] / height, size[1] / width
         left, top = math.floor(rect[0] * sx), math.floor(rect[1] * sy)
         right, bottom = max(left + 1, math.ceil(rect[2] * sx)), max(top + 1, math.ceil(rect[3] * sy))
+        # a side of the box that leaves background in the photo leaves at least one pixel of it in the small copy
+        left, top = max(left, int(rect[0] > 0)), max(top, int(rect[1] > 0))
+        right, bottom = min(right, size[1] - int(rect[2] < width)), min(bottom, size[0] - int(rect[3] < height))
+        if (left, top, right, bottom) == (0, 0, size[1], size[0]) and on_background is None:
+            raise ValueError(
+                "The box covers the whole photo, so nothing tells the object from the background: draw the box "
+                "around the object with some background outside it (or add background strokes)."
+            )
         seeds[..., top:bottom, left:right] = PROBABLY_OBJECT
     small_object = None if on_object is None else _shrink_strokes(on_object, size)
     small_background = None if on_background is None else _shrink_strokes(on_background, size)
