@@ -297,6 +297,10 @@ def test_corpus_composites_both_kinds_seeded_with_a_region_cap(tmp_path: Path) -
         outside = s.mask < 0.5
         assert torch.equal(s.composite[outside.expand_as(s.composite)], s.target[outside.expand_as(s.target)])
         assert not torch.equal(s.composite, s.target)
+    split = str(root / "splits" / "heldout.txt") + "," + str(root / "splits" / "fold.txt")
+    shards = [list(CorpusComposites(root, split, max_regions=0, shard=(i, 2))) for i in range(2)]
+    joined = {(x.name, x.kind): x.composite for part in shards for x in part}
+    assert len(joined) == len(samples) and all(torch.equal(joined[(x.name, x.kind)], x.composite) for x in samples)
     capped = CorpusComposites(root, str(root / "splits" / "heldout.txt"), max_regions=1, kinds=("jitter",))
     assert len(list(capped)) == 1
     with pytest.raises(ValueError, match="kinds"):

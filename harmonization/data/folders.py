@@ -124,6 +124,9 @@ class CorpusComposites:
         config: jitter ranges.
         transfer_strength: range of the colour-transfer strength.
         splits_dir: folder of the ``corpus_*.txt`` split lists.
+        shard: ``(i, n)``: yield only the pairs ``i, i + n, i + 2n, ...`` (to evaluate in ``n`` processes); the
+            colour-transfer references still come from every selected pair, so the composites are those of the
+            whole selection.
     """
 
     def __init__(
@@ -139,7 +142,11 @@ class CorpusComposites:
         config: JitterConfig = FFHQH_JITTER,
         transfer_strength: tuple[float, float] = (0.5, 1.0),
         splits_dir: str | Path = SPLITS_DIR,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
+        index, count = shard
+        if not 0 <= index < count:
+            raise ValueError(f"shard must be (i, n) with 0 <= i < n; got {shard}.")
         unknown = [k for k in kinds if k not in COMPOSITE_KINDS]
         if unknown or not kinds:
             raise ValueError(f"kinds must be a non-empty subset of {COMPOSITE_KINDS}; got {list(kinds)}.")
@@ -160,17 +167,22 @@ class CorpusComposites:
             for row in sorted(chosen, key=lambda r: int(r["region"])):
                 self.items.append((f"{name}__{row['region']}", self.root / "photos" / f"{name}.jpg",
                                    self.root / "masks" / row["mask"]))
+        self.shard = (index, count)
         self.kinds, self.seed, self.config = tuple(kinds), seed, config
         self.transfer_strength = transfer_strength
         self._references: list[tuple[str, tuple[torch.Tensor, torch.Tensor]]] | None = None
 
+    def _mine(self) -> list[tuple[str, Path, Path]]:
+        index, count = self.shard
+        return self.items[index::count]
+
     def __len__(self) -> int:
-        return len(self.items) * len(self.kinds)
+        return len(self._mine()) * len(self.kinds)
 
     @property
     def photo_count(self) -> int:
-        """How many distinct photos the pairs come from."""
-        return len({photo for _, photo, _ in self.items})
+        """How many distinct photos the pairs (of this shard) come from."""
+        return len({photo for _, photo, _ in self._mine()})
 
     def _load(self, photo: Path, mask_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
         target = load_image(photo)
@@ -189,7 +201,7 @@ class CorpusComposites:
 
     def __iter__(self) -> Iterator[HarmonizationSample]:
         references = self.references() if "transfer" in self.kinds else []
-        for name, photo, mask_path in self.items:
+        for name, photo, mask_path in self._mine():
             target, mask = self._load(photo, mask_path)
             for kind in self.kinds:
                 generator = torch.Generator().manual_seed(self.seed * 1_000_003 + zlib.crc32(f"{name}/{kind}".encode()))

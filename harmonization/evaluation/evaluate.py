@@ -247,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="--corpus: composite kinds (FFHQH colour jitter, colour transfer from another region)")
     data.add_argument("--max-regions", type=int, default=4,
                       help="--corpus: at most this many regions per photo (seeded choice; 0 = all)")
+    data.add_argument("--shard", metavar="I/N", help="--corpus: evaluate only pairs I, I+N, ... (0-based; run N "
+                      "processes and join their CSVs with --table-from; the composites are those of the whole split)")
     data.add_argument("--table-from", nargs="+", metavar="CSV",
                       help="print the table of per-image rows saved with --csv (several files: one table)")
     data.add_argument("--photos", help="folder of real photos (synthetic composites)")
@@ -279,8 +281,15 @@ def _samples(args: argparse.Namespace) -> Iterable[HarmonizationSample]:
         raise ValueError(f"Give exactly one dataset: --corpus, --photos with --masks, --iharmony4 or --ffhqh; got "
                          f"{', '.join(chosen) or 'none'}.")
     if args.corpus:
+        shard = (0, 1)
+        if args.shard:
+            index, _, count = args.shard.partition("/")
+            if not (index.isdigit() and count.isdigit()):
+                raise ValueError(f"--shard expects I/N, e.g. 0/2; got {args.shard!r}.")
+            shard = (int(index), int(count))
         return iter(CorpusComposites(args.corpus, args.split or "heldout", kinds=args.kinds,
-                                     max_regions=args.max_regions, seed=args.seed, min_fraction=args.min_fraction))
+                                     max_regions=args.max_regions, seed=args.seed, min_fraction=args.min_fraction,
+                                     shard=shard))
     if args.iharmony4:
         return iter(IHarmony4(args.iharmony4, args.split or "test", args.subsets))
     if args.ffhqh:
