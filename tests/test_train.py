@@ -308,13 +308,20 @@ def test_corpus_training_pairs_leave_out_folds_and_near_duplicate_shared_photos(
     assert stems == {"photo_00", "photo_03", "photo_04"}  # photo_01 and photo_02 are the excluded fold
     assert counts == {"corpus_photos": 3, "corpus_pairs": 6, "shared_photos": 0}
     # a second source: shared photos, minus those the build matched to a corpus photo
-    photos, masks = make_photo_folder(tmp_path / "shared", names=["near", "fresh", "held"])
+    photos, masks = make_photo_folder(tmp_path / "shared", names=["near", "fresh", "held", "music", "unlisted"])
     (Path(config.corpus) / "shared_matches.json").write_text(json.dumps({"photo_01": ["near"]}))
     heldout = tmp_path / "shared_heldout.txt"
     heldout.write_text("held\n")
     mixed = TrainConfig(**{**config.__dict__, "photos": str(photos), "masks": str(masks), "heldout": str(heldout)})
+    with pytest.raises(FileNotFoundError, match="SOURCES.csv"):
+        corpus_training_pairs(mixed)
+    (tmp_path / "shared" / "SOURCES.csv").write_text(
+        "path,package,path_in_package\n"
+        + "".join(f"photos/{n}.jpg,some-photos,usr/share/{n}.jpg\n" for n in ("near", "fresh", "held"))
+        + "photos/music.jpg,gcompris-qt-data,rcc/explore_world_music.rcc :/resource/music/africa.webp\n")
     pairs, counts = corpus_training_pairs(mixed)
-    assert counts["shared_photos"] == 1 and pairs[-1][0].stem == "fresh"
+    assert counts["shared_photos"] == 1 and pairs[-1][0].stem == "fresh"  # not near, held, music (reserved), unlisted
+    assert counts["shared_reserved_or_unlisted"] == 2
 
 
 def test_train_on_a_corpus_validates_on_the_excluded_fold(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import fnmatch
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,7 +143,8 @@ def corpus_training_pairs(config: TrainConfig) -> tuple[list[tuple[Path, Path]],
     ``--photos/--masks`` as well, the photos of that folder (one mask ``<stem>.png`` each) are added as a second
     source, except any that the corpus build found to be a near-duplicate of a corpus photo
     (``CorpusPairs.shared_matches``): those are either in the corpus already or must stay out (held-out and fold
-    photos); and except the photos of ``--heldout`` when given.
+    photos); except the photos of ``--heldout`` when given; and except photos from the sources reserved for
+    independent evaluation (checked against the folder's ``SOURCES.csv``; photos it does not list are left out).
     """
     from ..data.corpus import CorpusPairs
 
@@ -157,11 +160,44 @@ def corpus_training_pairs(config: TrainConfig) -> tuple[list[tuple[Path, Path]],
             near |= set(load_split(config.heldout))
         masks = Path(config.masks)
         found = {p.stem: p for p in sorted(Path(config.photos).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+        allowed = _unreserved_stems(Path(config.photos))
         extra = [(found[s], masks / f"{s}.png") for s in sorted(found)
-                 if s not in near and (masks / f"{s}.png").is_file()]
+                 if s not in near and s in allowed and (masks / f"{s}.png").is_file()]
         pairs += extra
         counts["shared_photos"] = len(extra)
+        counts["shared_reserved_or_unlisted"] = len(set(found) - allowed)
     return pairs, counts
+
+
+#: Sources reserved for independent evaluation (the corpus build's rules, issue 16): Debian packages (globs) and
+#: (package glob, path glob) pairs; a second photo source is checked against them through its SOURCES.csv.
+_RESERVED_PACKAGES = ("lomiri-wallpapers*", "darknet", "visp-images-data")
+_RESERVED_FILES = (
+    *((pkg, f"*{name}*") for pkg in ("scikit-image", "python3-skimage*", "python-skimage*")
+      for name in ("chelsea", "coffee", "rocket", "motorcycle", "hubble_deep_field")),
+    *((pkg, f"*{name}*") for pkg in ("scikit-learn", "python3-sklearn*", "python-sklearn*")
+      for name in ("china", "flower")),
+    ("*opencv*", "*messi5*"),
+    ("gcompris*", "*explore_world_music*"),
+)
+
+
+def _reserved(package: str, path: str) -> bool:
+    package, path = package.lower(), path.lower()
+    return any(fnmatch.fnmatchcase(package, p) for p in _RESERVED_PACKAGES) or any(
+        fnmatch.fnmatchcase(package, p) and fnmatch.fnmatchcase(path, q) for p, q in _RESERVED_FILES)
+
+
+def _unreserved_stems(photos: Path) -> set[str]:
+    """Stems of the photos that ``SOURCES.csv`` (next to the photo folder, columns ``path``, ``package``,
+    ``path_in_package``) lists as coming from a source that is not reserved; unlisted photos are left out."""
+    table = photos.parent / "SOURCES.csv"
+    if not table.is_file():
+        raise FileNotFoundError(f"A second photo source needs {table} (path, package, path_in_package per photo) to "
+                                "keep the sources reserved for independent evaluation out of training.")
+    with table.open(newline="") as handle:
+        return {Path(row["path"]).stem for row in csv.DictReader(handle)
+                if not _reserved(row.get("package", ""), row.get("path_in_package", ""))}
 
 
 def _corpus_datasets(config: TrainConfig) -> tuple[Dataset, list[HarmonizationSample]]:
