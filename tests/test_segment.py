@@ -236,6 +236,7 @@ def test_object_mask_errors_say_what_to_do() -> None:
     # a box 2 px inside a large photo still leaves background in the small copy
     big = torch.nn.functional.interpolate(image, size=(960, 1280), mode="bilinear")
     assert object_mask(big, (2, 2, 1278, 958), work_side=100).shape == (1, 1, 960, 1280)
+    assert _iou(object_mask(image, BOX, context=0.0), ellipse) > 0.9  # the box itself and one pixel around it
 
 
 def test_pixel_box_normalises_and_clips() -> None:

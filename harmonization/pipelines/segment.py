@@ -172,7 +172,7 @@ def _crop(rect: tuple[int, int, int, int] | None, strokes: Sequence[torch.Tensor
     longer side on each side, and every stroke; the whole photo without a box."""
     if rect is None:
         return 0, 0, height, width
-    grow = context * max(rect[2] - rect[0], rect[3] - rect[1])
+    grow = max(1.0, context * max(rect[2] - rect[0], rect[3] - rect[1]))  # some background, even at context 0
     top, left = max(0, math.floor(rect[1] - grow)), max(0, math.floor(rect[0] - grow))
     bottom, right = min(height, math.ceil(rect[3] + grow)), min(width, math.ceil(rect[2] + grow))
     for stroke in strokes:
