@@ -42,13 +42,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from kornia.filters import gaussian_blur2d
-from PIL import Image
 
-from ..image_io import load_image, load_mask, tensor_to_rgb8
+from ..image_io import load_image, load_mask, tensor_to_pil
 from ..ops.color import local_masked_mean_std, rgb_to_lab
 from ..ops.mask import blend, dilate, erode, mask_bbox
 from ..ops.matting import foreground_in_band, soft_alpha
@@ -113,8 +111,8 @@ def make_case(photos: Path, masks: Path, name: str, others: Sequence[str], index
     new = _resized(load_image(photos / f"{rest[(7 * index + 5) % len(rest)]}.jpg"), size)
     continued, _, _ = local_masked_mean_std(photo, mask, 3.0)
     foreground = torch.where(mask > 0.5, photo, continued).clamp(0, 1)
-    rng = np.random.default_rng(zlib.crc32(name.encode()))
-    sigma = float(rng.uniform(0.75, 2.0))
+    generator = torch.Generator().manual_seed(zlib.crc32(name.encode()))
+    sigma = 0.75 + 1.25 * float(torch.rand((), generator=generator))
     size_k = 2 * math.ceil(3 * sigma) + 1
     alpha = gaussian_blur2d(mask, (size_k, size_k), (sigma, sigma), border_type="replicate")
     alpha = torch.where(alpha < 1e-4, 0.0, torch.where(alpha > 1 - 1e-4, 1.0, alpha))
@@ -136,7 +134,7 @@ def _pymatting_foreground(image: torch.Tensor, alpha: torch.Tensor) -> torch.Ten
 
     array = image[0].permute(1, 2, 0).double().numpy()
     fg = estimate_foreground_ml(array, alpha[0, 0].double().numpy())
-    return torch.from_numpy(np.ascontiguousarray(fg)).permute(2, 0, 1)[None].float().clamp(0, 1)
+    return torch.from_numpy(fg.copy()).permute(2, 0, 1)[None].float().clamp(0, 1)
 
 
 def variants(reference: bool) -> dict[str, Callable[[MatteCase], torch.Tensor]]:
@@ -305,7 +303,7 @@ FIGURE_CASES = [
 ZOOM_WINDOW = 64  # composite pixels per zoomed crop
 ZOOM = 3
 PANEL_HEIGHT = ZOOM_WINDOW * ZOOM
-LABEL_HEIGHT = 14
+GAP = 6
 
 
 def _edge_window(mask: torch.Tensor, side: str, fraction: float, window: int) -> tuple[int, int]:
@@ -319,21 +317,32 @@ def _edge_window(mask: torch.Tensor, side: str, fraction: float, window: int) ->
     return (min(max(0, row - window // 2), height - window), min(max(0, col - window // 2), width - window))
 
 
-def _labelled(panel: np.ndarray, text: str) -> np.ndarray:
-    """The panel with a white strip above it holding ``text``."""
-    from PIL import ImageDraw
-
-    strip = Image.new("RGB", (panel.shape[1], LABEL_HEIGHT), (255, 255, 255))
-    ImageDraw.Draw(strip).text((3, 1), text, fill=(0, 0, 0))
-    return np.concatenate([np.asarray(strip), panel], axis=0)
+def figure_row(naive: torch.Tensor, clean: torch.Tensor, windows: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """``(1, 3, PANEL_HEIGHT, W)``: naive and clean composites (the zoom windows outlined in white), then each window
+    zoomed ``ZOOM`` times (nearest), naive beside clean, separated by white gaps."""
+    gap = torch.ones(1, 3, PANEL_HEIGHT, GAP)
+    panels = []
+    for view in (naive, clean):
+        outlined = view.clone()
+        for top, left in windows:
+            bottom, right = top + ZOOM_WINDOW, left + ZOOM_WINDOW
+            outlined[..., [top, bottom - 1], left:right] = 1.0
+            outlined[..., top:bottom, [left, right - 1]] = 1.0
+        width = round(view.shape[-1] * PANEL_HEIGHT / view.shape[-2])
+        panels += [_resized(outlined, (PANEL_HEIGHT, width)), gap]
+    for top, left in windows:
+        panels.append(gap)
+        for view in (naive, clean):
+            crop = view[..., top : top + ZOOM_WINDOW, left : left + ZOOM_WINDOW]
+            panels += [crop.repeat_interleave(ZOOM, dim=-2).repeat_interleave(ZOOM, dim=-1), gap]
+    return torch.cat(panels[:-1], dim=-1)
 
 
 def make_figure(out_dir: Path, examples: Path = EXAMPLES) -> list[Path]:
-    """Write one JPEG per portrait: the naive and the decontaminated paste (the zoomed squares outlined in white),
-    then each zoomed square, naive beside decontaminated."""
+    """Write one JPEG per portrait, left to right: the naive and the decontaminated paste (the zoomed squares
+    outlined in white), then each zoomed square, naive beside decontaminated."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    gap = np.full((PANEL_HEIGHT + LABEL_HEIGHT, 6, 3), 255, np.uint8)
     for subject, scene, scale, centre, points in FIGURE_CASES:
         portrait = load_image(examples / f"{subject}.jpg")
         mask = load_mask(examples / f"{subject}_mask.png")
@@ -342,25 +351,8 @@ def make_figure(out_dir: Path, examples: Path = EXAMPLES) -> list[Path]:
         naive, naive_mask = place_foreground(portrait, mask, background, decontaminate=False, **options)
         clean, _ = place_foreground(portrait, mask, background, **options)
         windows = [_edge_window(naive_mask, side, fraction, ZOOM_WINDOW) for side, fraction in points]
-        views = {"naive cut": tensor_to_rgb8(naive), "decontaminated": tensor_to_rgb8(clean)}
-        panels = []
-        for label, rgb in views.items():
-            outlined = rgb.copy()
-            for top, left in windows:
-                bottom, right = top + ZOOM_WINDOW, left + ZOOM_WINDOW
-                outlined[[top, bottom - 1], left:right] = 255
-                outlined[top:bottom, [left, right - 1]] = 255
-            full = Image.fromarray(outlined)
-            full = full.resize((round(full.width * PANEL_HEIGHT / full.height), PANEL_HEIGHT), Image.LANCZOS)
-            panels += [_labelled(np.asarray(full), label), gap]
-        for number, (top, left) in enumerate(windows, start=1):
-            panels.append(gap)
-            for label, rgb in views.items():
-                crop = Image.fromarray(rgb[top : top + ZOOM_WINDOW, left : left + ZOOM_WINDOW])
-                zoomed = crop.resize((ZOOM_WINDOW * ZOOM, ZOOM_WINDOW * ZOOM), Image.NEAREST)
-                panels += [_labelled(np.asarray(zoomed), f"{number}: {label} x{ZOOM}"), gap]
         path = out_dir / f"decontaminate_{subject}.jpg"
-        Image.fromarray(np.concatenate(panels[:-1], axis=1)).save(path, quality=88, optimize=True)
+        tensor_to_pil(figure_row(naive, clean, windows)).save(path, quality=88, optimize=True)
         written.append(path)
     return written
 
