@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "transfer": ("harmonization.benchmarks.transfer", "ways back to full resolution (oracle and checkpoints)"),
     "painterly": ("harmonization.benchmarks.painterly", "painterly fusion: colour, texture, structure, time"),
     "matting": ("harmonization.benchmarks.matting", "edge decontamination when pasting: band error, time"),
+    "masks": ("harmonization.benchmarks.masks", "subject masks from a box or scribbles: IoU, time"),
 }
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 
