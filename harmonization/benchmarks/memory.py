@@ -11,7 +11,7 @@ machine disturbs less). Two request paths:
 
 ``--baseline REV`` runs the same rows with the package as it was at a git revision (extracted with ``git archive``
 into a temporary folder and put first on ``PYTHONPATH``), in the same run, so old and new see the same machine load.
-The default composite is the probe's case: a 7744x5152 (39.9 MP) PNG of a few dozen KB.
+The largest default size is the probe's case: a 7736x5160 (39.9 MP) PNG of about 130 KB.
 
 ``--malloc server`` (default) runs every child, old and new, with glibc's allocator set as the server sets it
 (``MALLOC_MMAP_THRESHOLD_``, see :func:`harmonization.serving.memory.return_freed_memory_promptly`); ``default``
@@ -102,7 +102,7 @@ class MemoryRow:
 
 
 def _size(megapixels: float) -> tuple[int, int]:
-    """A 3:2 landscape size with about ``megapixels`` (39.9 -> 7744x5152, the probe's case)."""
+    """A 3:2 landscape size with about ``megapixels`` (39.9 -> 7736x5160, the probe's case)."""
     height = round(math.sqrt(megapixels * 1e6 / 1.5) / 8) * 8
     width = round(megapixels * 1e6 / height / 8) * 8
     return width, height
