@@ -12,7 +12,7 @@ convolution, runs channels-last, computes the foreground -> background attention
 reorders each decoder step (:class:`UpBlock`) to mix channels before upsampling; all of these are exact
 rewrites (equal up to float rounding, checked against a literal reference in the tests).
 
-Only torch and :mod:`harmonization.ops` are imported; reading files is the job of ``harmonization.checkpoints``.
+Only torch and :mod:`harmonization.ops` are imported; reading files is the job of ``harmonization.hub``.
 """
 
 from __future__ import annotations

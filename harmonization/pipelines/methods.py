@@ -63,8 +63,8 @@ def _painterly_method(name: str, mode: str, label: str, description: str) -> Met
 
 register_method(_painterly_method(
     "painterly", "local", "Painterly fusion",
-    "Paints the pasted region in the painting's strokes and colours (VGG-19 patch-matched style inside the mask); "
-    "the painting beyond a few pixels around it is untouched.",
+    "Paints the pasted region in the painting's strokes and colours (Luan et al.'s two passes of VGG-19 patch-matched "
+    "style inside the mask, then the painting's own fine texture); the painting beyond a few pixels is untouched.",
 ))
 register_method(_painterly_method(
     "painterly-global", "global", "Global style transfer",
