@@ -14,14 +14,15 @@ rank  modules
 5     ``api``, the package root (``__init__``)
 6     ``training/``, ``evaluation/``, ``benchmarks/``, ``serving/``
 7     ``cli``, ``__main__`` and the alias modules (``train``, ``evaluate``, ``calibrate``, ``bench_*``)
-8     ``app.py`` (outside the package)
+8     ``app.py`` and the UI package ``demo/`` (both outside the package, at the repository root)
 ====  =========================================================================================
 
 Third-party imports: PIL only in ``image_io`` and ``data/corpus`` (the corpus builder, a build-time tool);
 NumPy only in ``image_io``, ``metrics`` (its "dovenet" convention resizes with PIL on 8-bit arrays) and
-``data/corpus``; huggingface_hub, urllib, http and socket only in ``hub/``; gradio only in ``app.py``; ``models/``
-and ``ops/`` import nothing but torch, kornia (ops only), ``errors``, ``ops`` and the standard library; ``app.py``
-does no image math (no torch, NumPy, PIL, kornia, OpenCV).
+``data/corpus``; huggingface_hub, urllib, http and socket only in ``hub/``; gradio only in ``app.py`` and
+``demo/``; ``models/`` and ``ops/`` import nothing but torch, kornia (ops only), ``errors``, ``ops`` and the
+standard library; ``app.py`` and ``demo/`` do no image math (no torch, NumPy, PIL, kornia, OpenCV), and the
+package never imports ``demo``.
 
 ``cvbridge`` (layer 1) is the one exception for OpenCV: ``cv2`` is imported there only, and NumPy with it, because
 OpenCV's functions (GrabCut's exact min-cut, connected components) take NumPy arrays; the module converts tensors to
@@ -46,6 +47,8 @@ RANKS: tuple[tuple[str, int], ...] = (
     ("cli", 7), ("__main__", 7), ("train", 7), ("evaluate", 7), ("calibrate", 7), ("bench_painterly", 7),
 )
 APP_RANK = 8
+UI_FILES = ("app.py", "demo")
+"""The UI at layer 8, relative to the repository root: ``app.py`` and every module of the ``demo/`` package."""
 ONLY_IN: dict[str, tuple[str, ...]] = {
     "PIL": ("image_io", "data.corpus"),
     "numpy": ("image_io", "metrics", "data.corpus", "cvbridge"),
@@ -55,6 +58,7 @@ ONLY_IN: dict[str, tuple[str, ...]] = {
     "http": ("hub",),
     "socket": ("hub",),
     "gradio": (),
+    "demo": (),  # the UI package (layer 8) is above everything in the package
     "httpx": (), "httpx2": (), "requests": (),
 }
 CORE_ALLOWED = {"torch", "kornia", "__future__"}  # plus the standard library and our errors/ops
@@ -161,8 +165,17 @@ def check_package(root: Path, package: str) -> list[str]:
     return problems
 
 
+def ui_modules(root: Path) -> list[Path]:
+    """The UI's files under the repository ``root``: ``app.py`` and ``demo/**/*.py`` (see :data:`UI_FILES`)."""
+    found = []
+    for name in UI_FILES:
+        path = root / name
+        found += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return found
+
+
 def check_app(path: Path, package: str) -> list[str]:
-    """``app.py``: no image math, and only the package's public layers below it."""
+    """``app.py`` or a module of ``demo/``: no image math (the UI lays out, wires events and reports errors)."""
     problems = []
     for node in ast.walk(ast.parse(path.read_text())):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _layering import check_app, check_package, cycles
+from _layering import check_app, check_package, cycles, ui_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "harmonization"
@@ -20,7 +20,24 @@ def test_the_package_follows_the_layering_rules() -> None:
 
 
 def test_the_app_contains_no_image_math() -> None:
-    assert check_app(ROOT / "app.py", "harmonization") == []
+    files = ui_modules(ROOT)
+    assert ROOT / "app.py" in files and ROOT / "demo" / "layout.py" in files
+    for path in files:
+        assert check_app(path, "harmonization") == [], path
+
+
+def test_image_math_in_the_ui_package_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "app.py").write_text("import gradio\n")
+    (tmp_path / "demo" / "handlers.py").write_text("import gradio as gr\nimport numpy as np\n")
+    found = {path.name: check_app(path, "harmonization") for path in ui_modules(tmp_path)}
+    assert found == {"app.py": [], "handlers.py": ["handlers.py:2: imports numpy; the UI contains no image math"]}
+
+
+def test_the_package_never_imports_the_ui(tmp_path: Path) -> None:
+    package = _write(tmp_path, {"__init__.py": "", "api.py": "from demo import layout\n"})
+    assert check_package(package, "harmonization") == [
+        "harmonization/api.py:1: api imports demo, which is reserved for app.py"]
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:
@@ -68,7 +85,7 @@ def test_cycle_finder() -> None:
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-@pytest.mark.parametrize("path", sorted([*PACKAGE.rglob("*.py"), ROOT / "app.py"]), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted([*PACKAGE.rglob("*.py"), *ui_modules(ROOT)]), ids=lambda p: p.name)
 def test_no_module_is_over_450_lines(path: Path) -> None:
     if path.name in MODEL_FILES:
         pytest.skip("model files may be longer (one architecture per file)")

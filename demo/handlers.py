@@ -1,0 +1,203 @@
+"""Event handlers of the page and the API endpoints: each hands its work to :mod:`harmonization.serving.jobs` in a
+queue lane (see :mod:`demo.config`) and turns the library's input errors into ``gr.Error`` messages."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gradio as gr
+from gradio.utils import get_upload_folder
+
+from harmonization.errors import USER_ERRORS
+from harmonization.image_io import image_size
+from harmonization.pipelines.comparison import Comparison
+from harmonization.serving import Lane, LaneFullError, UploadGate, jobs
+from harmonization.serving.jobs import (
+    JobContext,
+    is_painterly,
+    painterly_methods,
+    painterly_options,
+    save_comparison,
+    save_image,
+)
+
+from .config import (
+    BRUSH_COLOR,
+    DEFAULT_METHOD,
+    DOWNLOADS_DIR,
+    DOWNLOADS_TTL_S,
+    EDITOR_CANVAS,
+    EXAMPLES_DIR,
+    FAST_LANE,
+    MASK_LANE,
+    MEMORY,
+    PAINTERLY_LANE,
+)
+
+
+def _gpu(duration: int = 120) -> Any:
+    """``spaces.GPU`` on Hugging Face ZeroGPU Spaces (the ``spaces`` package is importable there), else a no-op."""
+    try:
+        import spaces  # type: ignore[import-not-found]
+    except ImportError:
+        return lambda fn: fn
+    return spaces.GPU(duration=duration)
+
+
+def _gate() -> UploadGate:
+    """What a request may open: regular files in Gradio's upload/cache folder (``GRADIO_TEMP_DIR``, else
+    ``<tempdir>/gradio``: uploads, and example and result files Gradio copied there) and the app's example files.
+    Handlers run with ``preprocess=False``, so Gradio checks only references carrying its ``meta`` marker; every
+    file reference is checked here, whatever its form."""
+    return UploadGate.of([get_upload_folder(), EXAMPLES_DIR])
+
+
+def _outputs(comparison: Comparison) -> tuple[Any, ...]:
+    """Each result is encoded once, as a PNG file shared by its image, the slider and the downloads (Gradio serves
+    file paths as they are instead of encoding every image again)."""
+    notes = "\n".join(f"- {c.note}" for c in (comparison.naive, comparison.baseline, comparison.result))
+    naive, baseline, result = save_comparison(comparison, DOWNLOADS_DIR, DOWNLOADS_TTL_S)
+    return naive, baseline, result, (naive, result), [naive, baseline, result], notes
+
+
+def _context(progress: gr.Progress | None) -> JobContext:
+    report = None if progress is None else (lambda fraction, message: progress(fraction, desc=message))
+    return JobContext(_gate(), MEMORY, report)
+
+
+def _on_wait(progress: gr.Progress | None) -> Any:  # a lane's "waiting for a free slot" message, in the page
+    return None if progress is None else (lambda message: progress(0.0, desc=message))
+
+
+def _user_errors(fn: Any) -> Any:
+    """Turn the library's input errors (and a full lane) into ``gr.Error``, shown in the page with the library's
+    message (the jobs raise them in their lane's thread; they reach the handler through its future)."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        except gr.Error:  # already a message for the page (gr.Error is a ValueError: do not wrap it again)
+            raise
+        except (*USER_ERRORS, LaneFullError) as exc:
+            raise gr.Error(str(exc)) from exc
+
+    return wrapper
+
+
+def _lane_of(method: str) -> Lane:
+    """Painterly methods (minutes) run in their own lane; every other method in the fast lane."""
+    return PAINTERLY_LANE if is_painterly(method) else FAST_LANE
+
+
+@_gpu()
+def _portrait_job(progress: gr.Progress | None, *args: Any) -> tuple[Any, ...]:
+    return _outputs(jobs.run_portrait(_context(progress), *args))
+
+
+@_user_errors
+async def run_portrait(
+    fg_value: dict | None,
+    background: dict | str | None,
+    scale: float,
+    pos_x: float,
+    pos_y: float,
+    flip: bool,
+    method: str,
+    quality: str | None = None,
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[Any, ...]:
+    """Tab "Portrait + background": compose the painted subject onto the background, then harmonize."""
+    job = functools.partial(_portrait_job, progress, fg_value, background, scale, pos_x, pos_y, flip, method,
+                            painterly_options(quality))
+    return await _lane_of(method).run(job, on_wait=_on_wait(progress))
+
+
+@_gpu()
+def _composite_job(progress: gr.Progress | None, *args: Any) -> tuple[Any, ...]:
+    return _outputs(jobs.run_composite(_context(progress), *args))
+
+
+@_user_errors
+async def run_composite(editor_value: dict | None, method: str, quality: str | None = None,
+                        progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+    """Tab "Composite + mask": harmonize the painted region of a ready-made composite."""
+    job = functools.partial(_composite_job, progress, editor_value, method, painterly_options(quality))
+    return await _lane_of(method).run(job, on_wait=_on_wait(progress))
+
+
+@_gpu()
+def _harmonize_job(progress: gr.Progress | None, *args: Any) -> str:
+    return save_image(jobs.harmonize_files(_context(progress), *args), DOWNLOADS_DIR, DOWNLOADS_TTL_S)
+
+
+@_user_errors
+async def api_harmonize(composite: dict | str | None, mask: dict | str | None, method: str) -> Any:
+    """API endpoint ``/harmonize``: (composite image, mask image, method name) -> harmonized image (PNG).
+
+    Photo methods only (a second or so each, in the fast lane); painterly methods take minutes and are refused
+    here with a pointer to ``/harmonize_painterly``, so that a slow job is never started by accident.
+    """
+    method = method or DEFAULT_METHOD
+    if is_painterly(method):
+        raise gr.Error(
+            f"Method {method!r} is a painterly method: it takes one to two minutes, so /harmonize (the fast photo "
+            f"methods) does not run it. Call /harmonize_painterly instead (its own queue, "
+            f"{PAINTERLY_LANE.workers} jobs at a time): client.predict(composite, mask, {method!r}, 'preview', "
+            "api_name='/harmonize_painterly').")
+    return await FAST_LANE.run(functools.partial(_harmonize_job, None, composite, mask, method, {}))
+
+
+@_user_errors
+async def api_harmonize_painterly(composite: dict | str | None, mask: dict | str | None, method: str,
+                                  quality: str | None = None, progress: gr.Progress = gr.Progress()) -> Any:
+    """API endpoint ``/harmonize_painterly``: (composite, mask, painterly method, quality) -> the final image.
+
+    Runs in the painterly lane (its own workers and line, one torch thread per job); photo methods are refused
+    with a pointer to ``/harmonize``.
+    """
+    method = method or "painterly"
+    if not is_painterly(method):
+        raise gr.Error(f"Method {method!r} is not a painterly method ({painterly_methods()}); call /harmonize "
+                       "for it.")
+    job = functools.partial(_harmonize_job, progress, composite, mask, method, painterly_options(quality))
+    return await PAINTERLY_LANE.run(job, on_wait=_on_wait(progress))
+
+
+def _mask_tool(editor_value: Any, tool: str) -> dict[str, Any]:
+    color = tuple(int(BRUSH_COLOR[i:i + 2], 16) for i in (1, 3, 5))
+    return jobs.mask_tool(_context(None), editor_value, tool, canvas=EDITOR_CANVAS, color=color)  # type: ignore
+
+
+@_gpu(30)
+def _auto_mask_job(editor_value: Any) -> dict[str, Any]:
+    return _mask_tool(editor_value, "auto")
+
+
+@_user_errors
+async def auto_subject_mask(editor_value: dict | None) -> dict[str, Any]:
+    """Button "Auto subject mask": replace the brush layer by the person mask (then correct it with the brush)."""
+    return await MASK_LANE.run(functools.partial(_auto_mask_job, editor_value))
+
+
+@_user_errors
+async def refine_subject_mask(editor_value: dict | None) -> dict[str, Any]:
+    """Button "Refine edges": snap the painted mask to the subject's edges."""
+    return await MASK_LANE.run(functools.partial(_mask_tool, editor_value, "refine"))
+
+
+@_user_errors
+async def place_on_click(background: dict | str | None, event: gr.SelectData) -> tuple[float, float]:
+    """Clicking on the background puts the subject's centre there (updates the position sliders)."""
+    background = _gate().file(background)
+    if background is None:
+        raise gr.Error("Upload a background first, then click where the subject should stand.")
+    width, height = image_size(background)
+    x, y = event.index[0], event.index[1]
+    return round(min(max(x / width, 0.0), 1.0), 3), round(min(max(y / height, 0.0), 1.0), 3)
+
+
+def quality_visibility(method: str | None) -> gr.Radio:
+    """The painterly quality choice is shown only for painterly methods."""
+    return gr.Radio(visible=is_painterly(method))

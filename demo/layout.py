@@ -1,0 +1,151 @@
+"""The page: components, their events and the API endpoints (:func:`build_demo`)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from harmonization.serving.jobs import (
+    DEFAULT_PAINTERLY_QUALITY,
+    PAINTERLY_QUALITY,
+    is_painterly,
+    method_choices,
+    unavailable_note,
+)
+
+from .config import BRUSH_COLOR, CACHE_TTL_S, DEFAULT_METHOD, EDITOR_CANVAS, TITLE
+from .examples import example_rows
+from .handlers import (
+    api_harmonize,
+    api_harmonize_painterly,
+    auto_subject_mask,
+    place_on_click,
+    quality_visibility,
+    refine_subject_mask,
+    run_composite,
+    run_portrait,
+)
+
+
+def _editor(label: str, elem_id: str) -> gr.ImageEditor:
+    return gr.ImageEditor(
+        label=label,
+        elem_id=elem_id,
+        type="numpy",
+        image_mode="RGBA",
+        sources=("upload", "clipboard"),
+        brush=gr.Brush(colors=[BRUSH_COLOR], color_mode="fixed", default_size=24),
+        layers=gr.LayerOptions(allow_additional_layers=False),
+        transforms=(),
+        format="png",
+        height=460,
+        canvas_size=EDITOR_CANVAS,
+    )
+
+
+def build_demo() -> gr.Blocks:
+    """Build the Blocks app (not launched)."""
+    choices = method_choices()
+    with gr.Blocks(title=TITLE, delete_cache=(CACHE_TTL_S, CACHE_TTL_S)) as demo:
+        gr.Markdown(
+            f"# {TITLE}\n"
+            "Paste a subject into a new scene and make it take the scene's light and colour. Paint the subject "
+            "with the brush, choose a background, and compare the **naive** cut-and-paste with a **global** and a "
+            "**local** harmonization. Results keep the full resolution and never change background pixels."
+        )
+        with gr.Tabs():
+            with gr.Tab("Portrait + background"):
+                with gr.Row():
+                    with gr.Column():
+                        fg_editor = _editor("Portrait: upload, then paint over the subject", "fg_editor")
+                        with gr.Row():
+                            auto_btn = gr.Button("Auto subject mask (people)", size="sm", elem_id="auto_mask_btn")
+                            refine_btn = gr.Button("Refine mask edges", size="sm", elem_id="refine_mask_btn")
+                    with gr.Column():
+                        bg_image = gr.Image(label="Background (photo or painting): click to place the subject",
+                                            elem_id="bg_image", type="filepath", sources=["upload", "clipboard"],
+                                            height=460)
+                with gr.Row():
+                    scale = gr.Slider(0.1, 1.5, value=0.75, step=0.01, label="Scale (subject height / background)",
+                                      elem_id="scale")
+                    pos_x = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="Horizontal position", elem_id="pos_x")
+                    pos_y = gr.Slider(0.0, 1.0, value=0.6, step=0.01, label="Vertical position", elem_id="pos_y")
+                    flip = gr.Checkbox(value=False, label="Flip left-right", elem_id="flip")
+                with gr.Row():
+                    method = gr.Dropdown(choices=choices, value=DEFAULT_METHOD, label="Method for the local column",
+                                         elem_id="method")
+                    quality = gr.Radio(list(PAINTERLY_QUALITY), value=DEFAULT_PAINTERLY_QUALITY,
+                                       label="Painterly quality (preview: 256 px, faster)",
+                                       elem_id="painterly_quality", visible=is_painterly(DEFAULT_METHOD))
+                    run_btn = gr.Button("Harmonize", variant="primary", elem_id="run_btn")
+            with gr.Tab("Composite + mask"):
+                comp_editor = _editor("Composite: upload, then paint over the pasted object", "comp_editor")
+                refine_btn2 = gr.Button("Refine mask edges", size="sm", elem_id="refine_mask_btn_composite")
+                with gr.Row():
+                    method2 = gr.Dropdown(choices=choices, value=DEFAULT_METHOD, label="Method for the local column",
+                                          elem_id="method_composite")
+                    quality2 = gr.Radio(list(PAINTERLY_QUALITY), value=DEFAULT_PAINTERLY_QUALITY,
+                                        label="Painterly quality (preview: 256 px, faster)",
+                                        elem_id="painterly_quality_composite", visible=is_painterly(DEFAULT_METHOD))
+                    run_btn2 = gr.Button("Harmonize", variant="primary", elem_id="run_btn_composite")
+        with gr.Row(equal_height=True):
+            result_naive = gr.Image(label="Naive (cut and paste)", elem_id="result_naive", format="png",
+                                    interactive=False, buttons=["download", "fullscreen"])
+            result_global = gr.Image(label="Global", elem_id="result_global", format="png", interactive=False,
+                                     buttons=["download", "fullscreen"])
+            result_local = gr.Image(label="Local", elem_id="result_local", format="png", interactive=False,
+                                    buttons=["download", "fullscreen"])
+        notes = gr.Markdown(elem_id="result_notes")
+        slider = gr.ImageSlider(label="Before / after (naive vs local)", elem_id="result_slider", format="png",
+                                interactive=False)
+        downloads = gr.File(label="Full-resolution PNG downloads", file_count="multiple", elem_id="downloads",
+                            interactive=False)
+        unavailable = unavailable_note()
+        if unavailable:
+            gr.Markdown(unavailable, elem_id="unavailable_methods")
+
+        outputs = [result_naive, result_global, result_local, slider, downloads, notes]
+        portrait_inputs = [fg_editor, bg_image, scale, pos_x, pos_y, flip, method]
+        # preprocess=False: uploads reach the handlers as file references, so our reader validates them and an
+        # unreadable file becomes a clear message instead of a generic processing error (and _gate() checks every
+        # reference). concurrency_limit=None: the handlers are async and wait for their lane (FAST_LANE,
+        # PAINTERLY_LANE, MASK_LANE), which bounds the work; a waiting request holds no thread.
+        lanes = {"concurrency_limit": None, "preprocess": False}
+        run_btn.click(run_portrait, [*portrait_inputs, quality], outputs, api_name="run_portrait", **lanes)
+        run_btn2.click(run_composite, [comp_editor, method2, quality2], outputs, api_name="run_composite", **lanes)
+        # Mask tools: (editor value) -> editor value with the mask as its brush layer.
+        auto_btn.click(auto_subject_mask, fg_editor, fg_editor, api_name="auto_mask", **lanes)
+        refine_btn.click(refine_subject_mask, fg_editor, fg_editor, api_name="refine_mask", **lanes)
+        refine_btn2.click(refine_subject_mask, comp_editor, comp_editor, api_name=False, **lanes)
+        for dropdown, radio in ((method, quality), (method2, quality2)):
+            dropdown.change(quality_visibility, dropdown, radio, api_name=False, show_progress="hidden")
+        bg_image.select(place_on_click, bg_image, [pos_x, pos_y], api_name=False, preprocess=False)
+
+        portrait_rows, composite_rows = example_rows()
+        if portrait_rows:
+            gr.Examples(portrait_rows, portrait_inputs, outputs, fn=run_portrait, cache_examples=True,
+                        cache_mode="lazy", label="Examples: portrait + background", preprocess=False)
+        if composite_rows:
+            gr.Examples(composite_rows, [comp_editor, method2], outputs, fn=run_composite, cache_examples=True,
+                        cache_mode="lazy", label="Examples: composite + mask", preprocess=False)
+
+        # Programmatic endpoint for gradio_client users: (composite, mask, method) -> harmonized PNG.
+        with gr.Row(visible=False):
+            api_composite = gr.Image(type="filepath", label="composite")
+            api_mask = gr.Image(type="filepath", label="mask")
+            api_method = gr.Textbox(value=DEFAULT_METHOD, label="method")
+            api_result = gr.Image(type="pil", format="png", label="harmonized")
+            api_btn = gr.Button("harmonize")
+        api_btn.click(api_harmonize, [api_composite, api_mask, api_method], api_result, api_name="harmonize",
+                      **lanes)
+        # The painterly methods' endpoint (its own lane): (composite, mask, method, quality) -> the final image.
+        with gr.Row(visible=False):
+            api_p_composite = gr.Image(type="filepath", label="composite")
+            api_p_mask = gr.Image(type="filepath", label="mask")
+            api_p_method = gr.Textbox(value="painterly", label="method")
+            api_p_quality = gr.Textbox(value=DEFAULT_PAINTERLY_QUALITY, label="quality")
+            api_p_result = gr.Image(type="pil", format="png", label="result")
+            api_p_btn = gr.Button("harmonize_painterly")
+        api_p_btn.click(api_harmonize_painterly, [api_p_composite, api_p_mask, api_p_method, api_p_quality],
+                        api_p_result, api_name="harmonize_painterly", **lanes)
+    demo.queue(default_concurrency_limit=2, max_size=64)
+    return demo
