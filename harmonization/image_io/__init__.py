@@ -31,7 +31,15 @@ from .core import (
     tensor_to_rgb8,
     write_test_composite,
 )
-from .editor import editor_to_image_and_mask, mask_to_editor_layer, pad_editor_layer_file
+from .editor import (
+    DISPLAY_LONG_SIDE,
+    editor_display_copy,
+    editor_display_size,
+    editor_to_image_and_mask,
+    mask_to_editor_layer,
+    pad_editor_layer_file,
+    strokes_box,
+)
 
 __all__ = [
     "PILImage",
@@ -48,6 +56,10 @@ __all__ = [
     "editor_to_image_and_mask",
     "mask_to_editor_layer",
     "pad_editor_layer_file",
+    "editor_display_copy",
+    "editor_display_size",
+    "DISPLAY_LONG_SIDE",
+    "strokes_box",
     "image_size",
     "resize_rgb8",
     "resize_mask8",

@@ -21,6 +21,7 @@ from ..api import auto_mask, compose, harmonize, refine_mask
 from ..image_io import (
     MAX_PIXELS,
     PILImage,
+    editor_display_copy,
     editor_to_image_and_mask,
     image_size,
     load_image,
@@ -28,6 +29,7 @@ from ..image_io import (
     load_rgb8,
     mask_to_editor_layer,
     pad_editor_layer_file,
+    strokes_box,
 )
 from ..pipelines.comparison import Comparison, compare
 from ..pipelines.registry import available_methods, get_method, list_methods
@@ -36,8 +38,8 @@ from .memory import MemoryBudget, estimate_job_bytes
 from .uploads import UploadGate
 
 __all__ = ["DEFAULT_PAINTERLY_QUALITY", "PAINTERLY_QUALITY", "JobContext", "harmonize_files", "is_painterly",
-           "mask_tool", "method_choices", "padded_example_layer", "painterly_methods", "painterly_options",
-           "run_composite", "run_portrait", "save_comparison", "save_image", "unavailable_note"]
+           "mask_tool", "mask_tool_full", "method_choices", "padded_example_layer", "painterly_methods",
+           "painterly_options", "run_composite", "run_portrait", "save_comparison", "save_image", "unavailable_note"]
 
 Progress = Callable[[float, str], None]
 
@@ -155,20 +157,30 @@ def _compare(composite: Any, mask: Any, method: str, options: Mapping[str, Any],
     return compare(image, soft, method, progress=progress, options=options)
 
 
+def _full_file(ctx: JobContext, full_image: Any) -> str | None:
+    """The full-resolution file the editor shows a display copy of (see :func:`mask_tool_full`), gate-checked."""
+    return ctx.gate.file(full_image)
+
+
 def run_portrait(ctx: JobContext, fg_value: Any, background: Any, scale: float, pos_x: float, pos_y: float,
-                 flip: bool, method: str, options: Mapping[str, Any]) -> Comparison:
-    """Tab "Portrait + background": compose the painted subject onto the background, then the three columns."""
+                 flip: bool, method: str, options: Mapping[str, Any], full_image: Any = None) -> Comparison:
+    """Tab "Portrait + background": compose the painted subject onto the background, then the three columns.
+
+    ``full_image``: the full-resolution portrait when the editor shows a display copy (:func:`mask_tool_full`);
+    the subject is then cut from it with the painted mask scaled up."""
     scale, pos_x, pos_y = (_finite(v, name) for v, name in ((scale, "scale"), (pos_x, "x"), (pos_y, "y")))
     if not isinstance(flip, bool):
         raise ValueError(f"flip must be true or false; got {flip!r}.")
     fg_value, background = ctx.gate.editor(fg_value), ctx.gate.file(background)
+    full = _full_file(ctx, full_image)
     portrait_file = _editor_image(fg_value)
     if portrait_file is None:
         raise ValueError("Upload a portrait (or any photo) in the left editor first.")
     if background is None:
         raise ValueError("Upload a background image (photo or painting) on the right.")
-    with ctx.memory_for(_pixels(portrait_file) + _pixels(background), _kind(method)):
-        portrait, portrait_mask = editor_to_image_and_mask(fg_value)
+    shown = _pixels(portrait_file)
+    with ctx.memory_for(shown + (_pixels(full) if full else 0) + _pixels(background), _kind(method)):
+        portrait, portrait_mask = editor_to_image_and_mask(fg_value, full)
         if portrait_mask is None:
             raise ValueError("No mask painted: paint over the subject in the portrait with the brush (or press "
                              "'Auto subject mask'), then run again.")
@@ -178,14 +190,17 @@ def run_portrait(ctx: JobContext, fg_value: Any, background: Any, scale: float, 
         return _compare(composite, mask, method, options, ctx.progress)
 
 
-def run_composite(ctx: JobContext, editor_value: Any, method: str, options: Mapping[str, Any]) -> Comparison:
-    """Tab "Composite + mask": the three columns for the painted region of a ready-made composite."""
+def run_composite(ctx: JobContext, editor_value: Any, method: str, options: Mapping[str, Any],
+                  full_image: Any = None) -> Comparison:
+    """Tab "Composite + mask": the three columns for the painted region of a ready-made composite (``full_image``:
+    as in :func:`run_portrait`)."""
     editor_value = ctx.gate.editor(editor_value)
+    full = _full_file(ctx, full_image)
     image_file = _editor_image(editor_value)
     if image_file is None:
         raise ValueError("Upload a composite image first.")
-    with ctx.memory_for(_pixels(image_file), _kind(method)):
-        composite, mask = editor_to_image_and_mask(editor_value)
+    with ctx.memory_for(_pixels(image_file) + (_pixels(full) if full else 0), _kind(method)):
+        composite, mask = editor_to_image_and_mask(editor_value, full)
         if mask is None:
             raise ValueError("No mask painted: paint over the pasted object with the brush, then run again.")
         return _compare(composite, mask, method, options, ctx.progress)
@@ -203,24 +218,78 @@ def harmonize_files(ctx: JobContext, composite: Any, mask: Any, method: str, opt
 
 def mask_tool(ctx: JobContext, editor_value: Any, tool: str, *, canvas: tuple[int, int],
               color: tuple[int, int, int]) -> dict[str, Any]:
-    """``"auto"`` (the person mask) or ``"refine"`` (snap the painted mask to the edges): the editor value with the
-    mask as its brush layer, padded to the editor's ``canvas``."""
+    """:func:`mask_tool_full` without a full-resolution file: the editor value only."""
+    return mask_tool_full(ctx, editor_value, tool, canvas=canvas, color=color)[0]
+
+
+def mask_tool_full(ctx: JobContext, editor_value: Any, tool: str, *, canvas: tuple[int, int],
+                   color: tuple[int, int, int], full_image: Any = None, strokes: str = "scribbles",
+                   box: Any = None) -> tuple[dict[str, Any], str | None]:
+    """A mask tool on the editor's image; returns the editor value with the mask as its brush layer (padded to the
+    editor's ``canvas``) and the full-resolution file the editor then shows a display copy of.
+
+    Args:
+        tool: ``"auto"`` (the people model), ``"object"`` (any object, from the painted strokes: ``strokes=
+            "scribbles"`` over the object seed it, ``strokes="box"``: a rough rectangle drawn around it is its box;
+            or an explicit ``box``) or ``"refine"`` (snap the painted mask to the edges).
+        full_image: the full-resolution file the editor shows a display copy of (what an earlier call returned),
+            or ``None``; ignored when the editor now shows another picture.
+        box: ``(x0, y0, x1, y1)`` in the full image's pixels (``"object"`` only), or ``None``.
+
+    Returns:
+        ``(editor value, full file)``. An image larger than the canvas is shown as a display copy (long side
+        :data:`~harmonization.image_io.DISPLAY_LONG_SIDE`) and the full file is returned, for the next tool call
+        and the run; otherwise the full file is ``None``. The mask is computed at full resolution either way.
+    """
+    if tool not in ("auto", "object", "refine"):
+        raise ValueError(f"Unknown mask tool {tool!r}; expected 'auto', 'object' or 'refine'.")
+    if strokes not in ("scribbles", "box"):
+        raise ValueError(f"strokes must be 'scribbles' (strokes over the object) or 'box' (a rectangle drawn "
+                         f"around it); got {strokes!r}.")
     editor_value = ctx.gate.editor(editor_value)
+    full = _full_file(ctx, full_image)
     image_file = _editor_image(editor_value)
     if image_file is None:
         raise ValueError("Upload a portrait in the editor first; the automatic mask finds people in it."
                          if tool == "auto" else "Upload an image in the editor first.")
-    with ctx.memory_for(_pixels(image_file), "mask"):
-        image, painted = editor_to_image_and_mask(editor_value)
+    with ctx.memory_for(_pixels(image_file) + (_pixels(full) if full else 0), "mask"):
+        image, painted = editor_to_image_and_mask(editor_value, full)
+        source = full if full is not None and image_size(full) == (image.shape[1], image.shape[0]) else image_file
+        progress = ctx.progress
         if tool == "auto":
-            mask = auto_mask(image)
+            mask = auto_mask(image, progress=progress)
+        elif tool == "object":
+            if box is not None:
+                mask = auto_mask(image, _box(box), scribbles=painted, progress=progress)
+            elif painted is None:
+                raise ValueError("No strokes painted: scribble over the object (or draw a rough box around it, with "
+                                 "'box' chosen) with the brush, then press the object mask button again.")
+            elif strokes == "box":
+                mask = auto_mask(image, strokes_box(painted), progress=progress)
+            else:
+                mask = auto_mask(image, scribbles=painted, progress=progress)
         elif painted is None:
             raise ValueError("No mask painted: paint roughly over the subject, then refine its edges.")
         else:
             mask = refine_mask(image, painted)
-        rgb8 = load_rgb8(image)
-        soft = load_mask(mask, size=(rgb8.shape[1], rgb8.shape[0]))
-        return {"background": rgb8, "layers": [mask_to_editor_layer(soft, color, canvas)], "composite": rgb8}
+        shown = editor_display_copy(image, canvas)
+        layer = mask_to_editor_layer(load_mask(mask, size=(image.shape[1], image.shape[0])), color, canvas,
+                                     size=(shown.shape[1], shown.shape[0]))
+        value = {"background": shown, "layers": [layer], "composite": shown}
+        return value, (source if shown is not image else None)
+
+
+def _box(value: Any) -> tuple[float, float, float, float]:
+    """A client's box: four finite numbers (a list, a tuple, or text "x0, y0, x1, y1")."""
+    items = value.replace(",", " ").split() if isinstance(value, str) else value
+    try:
+        numbers = tuple(float(v) for v in items if not isinstance(v, bool))
+    except (TypeError, ValueError):
+        numbers = ()
+    if len(numbers) != 4 or not all(math.isfinite(v) for v in numbers):
+        raise ValueError(f"A box is four numbers x0, y0, x1, y1 in the photo's pixels (e.g. '40, 30, 300, 420'); "
+                         f"got {value!r}.")
+    return numbers  # type: ignore[return-value]
 
 
 def _result_folder(folder: Path, ttl_s: float) -> Path:
