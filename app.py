@@ -1,9 +1,9 @@
 """Gradio demo: paste a subject into a scene and compare naive | global | local harmonization side by side.
 
-Run ``python app.py`` (``--host``, ``--port``, ``--share``). Importing this module builds ``demo`` without launching
-it. This file only builds and launches the page; the UI is the ``demo/`` package beside it (layout, event handlers,
-examples), and all image work is in the ``harmonization`` package. The names below are re-exported for scripts and
-tests (``app.run_portrait``, ``app.PAINTERLY_LANE``, ...).
+Run ``python app.py`` (``--host``, ``--port``, ``--share``, ``--mcp``). Importing this module builds ``demo`` without
+launching it. This file only builds and launches the page; the UI is the ``demo/`` package beside it (layout, event
+handlers, examples), and all image work is in the ``harmonization`` package. The names below are re-exported for
+scripts and tests (``app.run_portrait``, ``app.PAINTERLY_LANE``, ...).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from demo.api import mcp_wanted  # noqa: E402
 from demo.config import (  # noqa: E402
     CACHE_TTL_S,
     DEFAULT_METHOD,
@@ -70,8 +71,9 @@ def _launch_options() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def serve_locally() -> Iterator[str]:
-    """Serve ``demo`` from this process on 127.0.0.1 at a free port (tests, ``scripts/load_test.py``).
+def serve_locally(mcp: bool = False) -> Iterator[str]:
+    """Serve ``demo`` from this process on 127.0.0.1 at a free port (tests, ``scripts/load_test.py``); ``mcp``:
+    with Gradio's MCP server (at ``gradio_api/mcp/``, its tools' schema at ``gradio_api/mcp/schema``).
 
     Yields:
         The URL, e.g. ``"http://127.0.0.1:40123/"``; the server is closed on exit.
@@ -79,7 +81,8 @@ def serve_locally() -> Iterator[str]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **_launch_options())
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, mcp_server=mcp,
+                **_launch_options())
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -87,19 +90,24 @@ def serve_locally() -> Iterator[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Launch the demo: ``python app.py [--host 0.0.0.0] [--port 7860] [--share]``. Old results an earlier run left
-    are removed on start; on Ctrl-C or SIGTERM the server closes, Gradio deletes its files and ours are removed."""
+    """Launch the demo: ``python app.py [--host 0.0.0.0] [--port 7860] [--share] [--mcp]``. Old results an earlier
+    run left are removed on start; on Ctrl-C or SIGTERM the server closes, Gradio deletes its files and ours are
+    removed."""
     parser = argparse.ArgumentParser(description="Image harmonization demo")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all interfaces)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     parser.add_argument("--share", action="store_true", help="create a public gradio.live link")
+    parser.add_argument("--mcp", action="store_true",
+                        help="also serve the tools (harmonize, ...) over MCP at /gradio_api/mcp/ (needs gradio[mcp]; "
+                             "on by default on a Space where it is installed, or with HARMONIZATION_MCP=1)")
     args = parser.parse_args(argv)
+    mcp_server = mcp_wanted(args.mcp)
     if removed := sweep_on_start():
         print(f"Removed {removed} old result(s) left by an earlier run.")
     install_sigterm_as_interrupt()  # SIGTERM closes the server like Ctrl-C, so the cleanup below runs
     try:
         demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,
-                    **_launch_options())
+                    mcp_server=mcp_server, **_launch_options())
     finally:
         demo.close(verbose=False)
         sweep_older_than(DOWNLOADS_DIR, 0)

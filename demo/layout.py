@@ -12,15 +12,14 @@ from harmonization.serving.jobs import (
     unavailable_note,
 )
 
+from . import advanced, compare, masks
+from .api import harmonize, harmonize_with_options
 from .config import BRUSH_COLOR, CACHE_TTL_S, DEFAULT_METHOD, EDITOR_CANVAS, TITLE
 from .examples import example_rows
 from .handlers import (
-    api_harmonize,
     api_harmonize_painterly,
-    auto_subject_mask,
     place_on_click,
     quality_visibility,
-    refine_subject_mask,
     run_composite,
     run_portrait,
 )
@@ -60,6 +59,8 @@ def build_demo() -> gr.Blocks:
                         with gr.Row():
                             auto_btn = gr.Button("Auto subject mask (people)", size="sm", elem_id="auto_mask_btn")
                             refine_btn = gr.Button("Refine mask edges", size="sm", elem_id="refine_mask_btn")
+                        with gr.Row():
+                            object_btn, object_strokes, object_box = masks.build_object_tools()
                     with gr.Column():
                         bg_image = gr.Image(label="Background (photo or painting): click to place the subject",
                                             elem_id="bg_image", type="filepath", sources=["upload", "clipboard"],
@@ -77,6 +78,7 @@ def build_demo() -> gr.Blocks:
                                        label="Painterly quality (preview: 256 px, faster)",
                                        elem_id="painterly_quality", visible=is_painterly(DEFAULT_METHOD))
                     run_btn = gr.Button("Harmonize", variant="primary", elem_id="run_btn")
+                    compare_btn = gr.Button("Compare all methods", elem_id="compare_btn")
             with gr.Tab("Composite + mask"):
                 comp_editor = _editor("Composite: upload, then paint over the pasted object", "comp_editor")
                 refine_btn2 = gr.Button("Refine mask edges", size="sm", elem_id="refine_mask_btn_composite")
@@ -87,6 +89,8 @@ def build_demo() -> gr.Blocks:
                                         label="Painterly quality (preview: 256 px, faster)",
                                         elem_id="painterly_quality_composite", visible=is_painterly(DEFAULT_METHOD))
                     run_btn2 = gr.Button("Harmonize", variant="primary", elem_id="run_btn_composite")
+                    compare_btn2 = gr.Button("Compare all methods", elem_id="compare_btn_composite")
+        adv = advanced.build_advanced()
         with gr.Row(equal_height=True):
             result_naive = gr.Image(label="Naive (cut and paste)", elem_id="result_naive", format="png",
                                     interactive=False, buttons=["download", "fullscreen"])
@@ -102,6 +106,8 @@ def build_demo() -> gr.Blocks:
         unavailable = unavailable_note()
         if unavailable:
             gr.Markdown(unavailable, elem_id="unavailable_methods")
+        gallery, compare_painterly = compare.build_compare()
+        fg_full, comp_full = masks.full_image_state(fg_editor), masks.full_image_state(comp_editor)
 
         outputs = [result_naive, result_global, result_local, slider, downloads, notes]
         portrait_inputs = [fg_editor, bg_image, scale, pos_x, pos_y, flip, method]
@@ -110,12 +116,31 @@ def build_demo() -> gr.Blocks:
         # reference). concurrency_limit=None: the handlers are async and wait for their lane (FAST_LANE,
         # PAINTERLY_LANE, MASK_LANE), which bounds the work; a waiting request holds no thread.
         lanes = {"concurrency_limit": None, "preprocess": False}
-        run_btn.click(run_portrait, [*portrait_inputs, quality], outputs, api_name="run_portrait", **lanes)
-        run_btn2.click(run_composite, [comp_editor, method2, quality2], outputs, api_name="run_composite", **lanes)
-        # Mask tools: (editor value) -> editor value with the mask as its brush layer.
-        auto_btn.click(auto_subject_mask, fg_editor, fg_editor, api_name="auto_mask", **lanes)
-        refine_btn.click(refine_subject_mask, fg_editor, fg_editor, api_name="refine_mask", **lanes)
-        refine_btn2.click(refine_subject_mask, comp_editor, comp_editor, api_name=False, **lanes)
+        # The runs take the Advanced values and the full-resolution file behind a phone photo's display copy (a
+        # State: not part of the API, whose inputs are the page's first ones plus the Advanced values).
+        run_btn.click(advanced.run_portrait, [*portrait_inputs, quality, *adv.inputs, fg_full], outputs,
+                      api_name="run_portrait_advanced", **lanes)
+        run_btn2.click(advanced.run_composite, [comp_editor, method2, quality2, *adv.inputs, comp_full], outputs,
+                       api_name="run_composite_advanced", **lanes)
+        with gr.Row(visible=False):  # /run_portrait and /run_composite as before (API only): the same inputs
+            api_run_btn, api_run_btn2 = gr.Button("run_portrait"), gr.Button("run_composite")
+        api_run_btn.click(run_portrait, [*portrait_inputs, quality], outputs, api_name="run_portrait", **lanes)
+        api_run_btn2.click(run_composite, [comp_editor, method2, quality2], outputs, api_name="run_composite",
+                           **lanes)
+        compare_btn.click(compare.compare_all, [*portrait_inputs[:6], compare_painterly, quality, *adv.inputs,
+                                                fg_full], gallery, api_name="compare_all", **lanes)
+        compare_btn2.click(compare.compare_all_composite, [comp_editor, compare_painterly, quality2, *adv.inputs,
+                                                           comp_full], gallery, api_name="compare_all_composite",
+                           **lanes)
+        # Mask tools: (editor value) -> editor value with the mask as its brush layer (and the State).
+        auto_btn.click(masks.auto_subject_mask, [fg_editor, fg_full], [fg_editor, fg_full], api_name="auto_mask",
+                       **lanes)
+        object_btn.click(masks.object_mask, [fg_editor, object_strokes, object_box, fg_full], [fg_editor, fg_full],
+                         api_name="object_mask", **lanes)
+        refine_btn.click(masks.refine_subject_mask, [fg_editor, fg_full], [fg_editor, fg_full],
+                         api_name="refine_mask", **lanes)
+        refine_btn2.click(masks.refine_subject_mask, [comp_editor, comp_full], [comp_editor, comp_full],
+                          api_name=False, **lanes)
         for dropdown, radio in ((method, quality), (method2, quality2)):
             dropdown.change(quality_visibility, dropdown, radio, api_name=False, show_progress="hidden")
         bg_image.select(place_on_click, bg_image, [pos_x, pos_y], api_name=False, preprocess=False)
@@ -135,8 +160,11 @@ def build_demo() -> gr.Blocks:
             api_method = gr.Textbox(value=DEFAULT_METHOD, label="method")
             api_result = gr.Image(type="pil", format="png", label="harmonized")
             api_btn = gr.Button("harmonize")
-        api_btn.click(api_harmonize, [api_composite, api_mask, api_method], api_result, api_name="harmonize",
-                      **lanes)
+            api_options = gr.Textbox(value="", label="options")
+            api_o_btn = gr.Button("harmonize_options")
+        api_btn.click(harmonize, [api_composite, api_mask, api_method], api_result, api_name="harmonize", **lanes)
+        api_o_btn.click(harmonize_with_options, [api_composite, api_mask, api_method, api_options], api_result,
+                        api_name="harmonize_options", **lanes)
         # The painterly methods' endpoint (its own lane): (composite, mask, method, quality) -> the final image.
         with gr.Row(visible=False):
             api_p_composite = gr.Image(type="filepath", label="composite")

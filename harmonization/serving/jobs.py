@@ -31,7 +31,7 @@ from ..image_io import (
     pad_editor_layer_file,
     strokes_box,
 )
-from ..pipelines.comparison import Comparison, compare
+from ..pipelines.comparison import ColumnResult, Comparison, compare, compare_all
 from ..pipelines.registry import available_methods, get_method, list_methods
 from .disk import sweep_older_than
 from .memory import MemoryBudget, estimate_job_bytes
@@ -39,7 +39,8 @@ from .uploads import UploadGate
 
 __all__ = ["DEFAULT_PAINTERLY_QUALITY", "PAINTERLY_QUALITY", "JobContext", "harmonize_files", "is_painterly",
            "mask_tool", "mask_tool_full", "method_choices", "padded_example_layer", "painterly_methods",
-           "painterly_options", "run_composite", "run_portrait", "save_comparison", "save_image", "unavailable_note"]
+           "painterly_options", "run_composite", "run_portrait", "save_columns", "save_comparison", "save_image",
+           "unavailable_note"]
 
 Progress = Callable[[float, str], None]
 
@@ -146,14 +147,18 @@ def _editor_image(value: Mapping[str, Any] | None) -> str | None:
     return None if value is None else value["background"] or value["composite"]
 
 
-def _kind(method: str) -> str:
-    return "painterly" if is_painterly(method) else "photo"
+def _kind(method: str | None, painterly: bool = False) -> str:
+    return "painterly" if (painterly if method is None else is_painterly(method)) else "photo"
 
 
-def _compare(composite: Any, mask: Any, method: str, options: Mapping[str, Any], progress: Progress | None
-             ) -> Comparison:
+def _compare(composite: Any, mask: Any, method: str | None, options: Mapping[str, Any], progress: Progress | None,
+             painterly: bool = False) -> Any:
+    """The three columns of ``method``, or with ``method=None`` every available method (painterly ones only with
+    ``painterly``: "Compare all methods")."""
     image = load_image(composite)
     soft = load_mask(mask, size=(image.shape[-1], image.shape[-2]))
+    if method is None:
+        return compare_all(image, soft, painterly=painterly, progress=progress, options=options)
     return compare(image, soft, method, progress=progress, options=options)
 
 
@@ -163,8 +168,11 @@ def _full_file(ctx: JobContext, full_image: Any) -> str | None:
 
 
 def run_portrait(ctx: JobContext, fg_value: Any, background: Any, scale: float, pos_x: float, pos_y: float,
-                 flip: bool, method: str, options: Mapping[str, Any], full_image: Any = None) -> Comparison:
-    """Tab "Portrait + background": compose the painted subject onto the background, then the three columns.
+                 flip: bool, method: str | None, options: Mapping[str, Any], full_image: Any = None,
+                 painterly: bool = False) -> Any:
+    """Tab "Portrait + background": compose the painted subject onto the background, then the three columns
+    (a :class:`Comparison`); with ``method=None`` every available method instead (a list of
+    :class:`ColumnResult`, painterly methods only with ``painterly``).
 
     ``full_image``: the full-resolution portrait when the editor shows a display copy (:func:`mask_tool_full`);
     the subject is then cut from it with the painted mask scaled up."""
@@ -179,7 +187,7 @@ def run_portrait(ctx: JobContext, fg_value: Any, background: Any, scale: float, 
     if background is None:
         raise ValueError("Upload a background image (photo or painting) on the right.")
     shown = _pixels(portrait_file)
-    with ctx.memory_for(shown + (_pixels(full) if full else 0) + _pixels(background), _kind(method)):
+    with ctx.memory_for(shown + (_pixels(full) if full else 0) + _pixels(background), _kind(method, painterly)):
         portrait, portrait_mask = editor_to_image_and_mask(fg_value, full)
         if portrait_mask is None:
             raise ValueError("No mask painted: paint over the subject in the portrait with the brush (or press "
@@ -187,23 +195,23 @@ def run_portrait(ctx: JobContext, fg_value: Any, background: Any, scale: float, 
         composite, mask = compose(portrait, portrait_mask, load_rgb8(background), scale=scale,
                                   center=(pos_x, pos_y), flip=flip)
         del portrait, portrait_mask
-        return _compare(composite, mask, method, options, ctx.progress)
+        return _compare(composite, mask, method, options, ctx.progress, painterly)
 
 
-def run_composite(ctx: JobContext, editor_value: Any, method: str, options: Mapping[str, Any],
-                  full_image: Any = None) -> Comparison:
-    """Tab "Composite + mask": the three columns for the painted region of a ready-made composite (``full_image``:
-    as in :func:`run_portrait`)."""
+def run_composite(ctx: JobContext, editor_value: Any, method: str | None, options: Mapping[str, Any],
+                  full_image: Any = None, painterly: bool = False) -> Any:
+    """Tab "Composite + mask": the three columns for the painted region of a ready-made composite (``method=None``,
+    ``full_image``, ``painterly``: as in :func:`run_portrait`)."""
     editor_value = ctx.gate.editor(editor_value)
     full = _full_file(ctx, full_image)
     image_file = _editor_image(editor_value)
     if image_file is None:
         raise ValueError("Upload a composite image first.")
-    with ctx.memory_for(_pixels(image_file) + (_pixels(full) if full else 0), _kind(method)):
+    with ctx.memory_for(_pixels(image_file) + (_pixels(full) if full else 0), _kind(method, painterly)):
         composite, mask = editor_to_image_and_mask(editor_value, full)
         if mask is None:
             raise ValueError("No mask painted: paint over the pasted object with the brush, then run again.")
-        return _compare(composite, mask, method, options, ctx.progress)
+        return _compare(composite, mask, method, options, ctx.progress, painterly)
 
 
 def harmonize_files(ctx: JobContext, composite: Any, mask: Any, method: str, options: Mapping[str, Any]
@@ -308,6 +316,19 @@ def save_comparison(comparison: Comparison, folder: Path, ttl_s: float) -> list[
         column.image.save(path, format="PNG", compress_level=1)  # fast; lossless either way
         paths.append(str(path))
     return paths
+
+
+def save_columns(columns: list[ColumnResult], folder: Path, ttl_s: float) -> list[tuple[str, str]]:
+    """Write "Compare all methods" results as PNG files (as :func:`save_comparison`); returns ``(path, caption)``
+    pairs for a gallery, the caption being the method's label, name and time."""
+    own = _result_folder(folder, ttl_s)
+    items = []
+    for i, column in enumerate(columns):
+        path = own / f"{i:02d}-{column.method}.png"
+        column.image.save(path, format="PNG", compress_level=1)
+        timing = "" if column.method == "naive" else f", {column.seconds:.2f} s"
+        items.append((str(path), f"{column.label} ({column.method}){timing}"))
+    return items
 
 
 def save_image(image: PILImage, folder: Path, ttl_s: float, stem: str = "harmonized") -> str:
