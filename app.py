@@ -21,6 +21,7 @@ from typing import Any
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from demo import warm  # noqa: E402
 from demo.api import mcp_wanted  # noqa: E402
 from demo.config import (  # noqa: E402
     CACHE_TTL_S,
@@ -107,7 +108,9 @@ def main(argv: list[str] | None = None) -> None:
     install_sigterm_as_interrupt()  # SIGTERM closes the server like Ctrl-C, so the cleanup below runs
     try:
         demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,
-                    mcp_server=mcp_server, **_launch_options())
+                    mcp_server=mcp_server, prevent_thread_lock=True, **_launch_options())
+        warm.start()  # the examples' cache, in the background (not in the first visitor's request)
+        demo.block_thread()
     finally:
         demo.close(verbose=False)
         sweep_older_than(DOWNLOADS_DIR, 0)

@@ -92,12 +92,12 @@ def _composite_job(progress: gr.Progress | None, *args: Any) -> tuple[Any, ...]:
 
 
 @_user_errors
-async def run_portrait(fg_value: dict | None, background: dict | str | None, scale: float, pos_x: float,
-                       pos_y: float, flip: bool, method: str, quality: str | None = None,
-                       strength_default: bool = True, strength: float = 1.0, feather: float = 0.0,
-                       resolution: str = DEFAULT, style_default: bool = True, style_strength: float = 5.0,
-                       adv_quality: str = TAB_QUALITY, full_image: str | None = None,
-                       progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+async def run_portrait_advanced(fg_value: dict | None, background: dict | str | None, scale: float, pos_x: float,
+                                pos_y: float, flip: bool, method: str, quality: str | None = None,
+                                strength_default: bool = True, strength: float = 1.0, feather: float = 0.0,
+                                resolution: str = DEFAULT, style_default: bool = True, style_strength: float = 5.0,
+                                adv_quality: str = TAB_QUALITY, full_image: str | None = None,
+                                progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
     """Tab "Portrait + background": compose the painted subject onto the background, then harmonize, with the
     Advanced options (``full_image``: the full-resolution portrait a mask tool kept, a gr.State; see demo.masks)."""
     options = page_options(quality, strength_default, strength, feather, resolution, style_default, style_strength,
@@ -108,13 +108,13 @@ async def run_portrait(fg_value: dict | None, background: dict | str | None, sca
 
 
 @_user_errors
-async def run_composite(editor_value: dict | None, method: str, quality: str | None = None,
-                        strength_default: bool = True, strength: float = 1.0, feather: float = 0.0,
-                        resolution: str = DEFAULT, style_default: bool = True, style_strength: float = 5.0,
-                        adv_quality: str = TAB_QUALITY, full_image: str | None = None,
-                        progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+async def run_composite_advanced(editor_value: dict | None, method: str, quality: str | None = None,
+                                 strength_default: bool = True, strength: float = 1.0, feather: float = 0.0,
+                                 resolution: str = DEFAULT, style_default: bool = True, style_strength: float = 5.0,
+                                 adv_quality: str = TAB_QUALITY, full_image: str | None = None,
+                                 progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
     """Tab "Composite + mask": harmonize the painted region of a ready-made composite (Advanced options and
-    ``full_image`` as in run_portrait)."""
+    ``full_image`` as in run_portrait_advanced)."""
     options = page_options(quality, strength_default, strength, feather, resolution, style_default, style_strength,
                            adv_quality)
     job = functools.partial(_composite_job, progress, editor_value, method, options, full_image)

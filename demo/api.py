@@ -12,13 +12,20 @@ from typing import Any
 
 import gradio as gr
 
+from harmonization.serving import jobs
 from harmonization.serving.advanced import parse_options_text
-from harmonization.serving.jobs import is_painterly, painterly_options
+from harmonization.serving.jobs import is_painterly, painterly_options, save_image
 
-from .config import DEFAULT_METHOD, FAST_LANE, PAINTERLY_LANE
-from .handlers import _harmonize_job, _user_errors
+from .config import DEFAULT_METHOD, DOWNLOADS_DIR, DOWNLOADS_TTL_S, FAST_LANE, PAINTERLY_LANE
+from .durations import GPU_SECONDS
+from .handlers import _context, _gpu, _user_errors
 
 MCP_ENV = "HARMONIZATION_MCP"
+
+
+@_gpu(GPU_SECONDS["harmonize"])
+def _harmonize_job(*args: Any) -> str:
+    return save_image(jobs.harmonize_files(_context(None), *args), DOWNLOADS_DIR, DOWNLOADS_TTL_S)
 
 
 @_user_errors
@@ -69,7 +76,7 @@ async def _run(composite: Any, mask: Any, method: str, options: dict[str, Any]) 
             f"methods) does not run it. Call /harmonize_painterly instead (its own queue, "
             f"{PAINTERLY_LANE.workers} jobs at a time): client.predict(composite, mask, {method!r}, 'preview', "
             "api_name='/harmonize_painterly').")
-    return await FAST_LANE.run(functools.partial(_harmonize_job, None, composite, mask, method, options))
+    return await FAST_LANE.run(functools.partial(_harmonize_job, composite, mask, method, options))
 
 
 def mcp_wanted(flag: bool) -> bool | None:

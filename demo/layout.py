@@ -12,7 +12,7 @@ from harmonization.serving.jobs import (
     unavailable_note,
 )
 
-from . import advanced, compare, masks
+from . import advanced, compare, masks, warm
 from .api import harmonize, harmonize_with_options
 from .config import BRUSH_COLOR, CACHE_TTL_S, DEFAULT_METHOD, EDITOR_CANVAS, TITLE
 from .examples import example_rows
@@ -118,10 +118,10 @@ def build_demo() -> gr.Blocks:
         lanes = {"concurrency_limit": None, "preprocess": False}
         # The runs take the Advanced values and the full-resolution file behind a phone photo's display copy (a
         # State: not part of the API, whose inputs are the page's first ones plus the Advanced values).
-        run_btn.click(advanced.run_portrait, [*portrait_inputs, quality, *adv.inputs, fg_full], outputs,
+        run_btn.click(advanced.run_portrait_advanced, [*portrait_inputs, quality, *adv.inputs, fg_full], outputs,
                       api_name="run_portrait_advanced", **lanes)
-        run_btn2.click(advanced.run_composite, [comp_editor, method2, quality2, *adv.inputs, comp_full], outputs,
-                       api_name="run_composite_advanced", **lanes)
+        run_btn2.click(advanced.run_composite_advanced, [comp_editor, method2, quality2, *adv.inputs, comp_full],
+                       outputs, api_name="run_composite_advanced", **lanes)
         with gr.Row(visible=False):  # /run_portrait and /run_composite as before (API only): the same inputs
             api_run_btn, api_run_btn2 = gr.Button("run_portrait"), gr.Button("run_composite")
         api_run_btn.click(run_portrait, [*portrait_inputs, quality], outputs, api_name="run_portrait", **lanes)
@@ -147,11 +147,12 @@ def build_demo() -> gr.Blocks:
 
         portrait_rows, composite_rows = example_rows()
         if portrait_rows:
-            gr.Examples(portrait_rows, portrait_inputs, outputs, fn=run_portrait, cache_examples=True,
-                        cache_mode="lazy", label="Examples: portrait + background", preprocess=False)
+            warm.later(gr.Examples(portrait_rows, portrait_inputs, outputs, fn=run_portrait, cache_examples=True,
+                                   cache_mode="lazy", label="Examples: portrait + background", preprocess=False))
         if composite_rows:
-            gr.Examples(composite_rows, [comp_editor, method2], outputs, fn=run_composite, cache_examples=True,
-                        cache_mode="lazy", label="Examples: composite + mask", preprocess=False)
+            warm.later(gr.Examples(composite_rows, [comp_editor, method2], outputs, fn=run_composite,
+                                   cache_examples=True, cache_mode="lazy", label="Examples: composite + mask",
+                                   preprocess=False))
 
         # Programmatic endpoint for gradio_client users: (composite, mask, method) -> harmonized PNG.
         with gr.Row(visible=False):

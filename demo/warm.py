@@ -1,0 +1,56 @@
+"""The examples' cache warmed in a background thread after launch, instead of in the first user's request.
+
+The examples are cached lazily (``cache_mode="lazy"``: the server starts at once); :func:`start` then runs each
+example once in a daemon thread, in the lanes like any request, so that the first visitor who clicks one gets the
+cached result. A click while its example is being computed waits for it (Gradio's per-example lock) instead of
+computing it twice. ``HARMONIZATION_WARM_EXAMPLES=0`` turns it off (tests, scripts).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+
+import gradio as gr
+
+WARM_ENV = "HARMONIZATION_WARM_EXAMPLES"
+_PENDING: list[gr.Examples] = []
+
+
+def later(examples: gr.Examples) -> gr.Examples:
+    """Register ``examples`` (built with ``cache_examples=True, cache_mode="lazy"``) for :func:`start`."""
+    _PENDING.append(examples)
+    return examples
+
+
+def enabled() -> bool:
+    return os.environ.get(WARM_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def warm(log: Callable[[str], None] = print) -> list[float]:
+    """Compute every registered example that is not cached yet (in this thread); returns the seconds each took."""
+    seconds = []
+    for examples in list(_PENDING):
+        label = examples.dataset.label
+        for index in range(len(examples.examples)):
+            t0 = time.perf_counter()
+            try:
+                examples.load_from_cache(index)  # computes and stores it unless cached (under its lock)
+            except Exception as exc:  # noqa: BLE001  (a broken example must not stop the server; say so)
+                log(f"Example {index} of {label!r} could not be cached: {exc}")
+                continue
+            seconds.append(time.perf_counter() - t0)
+            log(f"Example {index} of {label!r} cached in {seconds[-1]:.1f} s.")
+    return seconds
+
+
+def start(log: Callable[[str], None] = print) -> threading.Thread | None:
+    """Warm the registered examples in a daemon thread (``None`` when turned off with ``HARMONIZATION_WARM_EXAMPLES=0``
+    or nothing is registered)."""
+    if not enabled() or not _PENDING:
+        return None
+    thread = threading.Thread(target=warm, args=(log,), name="warm-examples", daemon=True)
+    thread.start()
+    return thread
