@@ -13,9 +13,16 @@ TITLE = "Image harmonization"
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 DEFAULT_METHOD = "local"
 BRUSH_COLOR = "#ff2d6f"
-# The editors' canvas_size: layers the app sends are padded to it (see mask_to_editor_layer), so the mask tools work
-# on images up to this size; uploads and brush strokes are not limited by it (the canvas follows the upload).
+# The largest image the editors show as it is: a larger one (a phone photo) comes back from the mask tools as a
+# display copy (see harmonization.serving.jobs.mask_tool_full); uploads and brush strokes are not limited by it.
 EDITOR_CANVAS = (4096, 4096)
+EDITOR_CANVAS_SIZE = (1, 1)
+"""The editors' ``canvas_size``: the blank canvas before an upload (the canvas then follows the image). Gradio's
+editor draws a layer the app sends into a frame of the size of everything it holds, and its brush keeps a
+transparent sprite of that size; a canvas larger than the image left a sprite of canvas size until the first stroke,
+so a mask layer sent later was drawn scaled into the top-left corner (or, padded to the canvas, before any stroke
+only). With a canvas no larger than any image, the frame is the image, and the mask tools send layers of the
+image's size."""
 DOWNLOADS_DIR = Path(tempfile.gettempdir()) / "harmonization-downloads"
 DOWNLOADS_TTL_S, CACHE_TTL_S = 120, 3600
 """Result PNGs are written to DOWNLOADS_DIR and copied by Gradio into its cache at once (the page and clients fetch

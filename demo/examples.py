@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harmonization.serving.jobs import padded_example_layer
-
-from .config import DEFAULT_METHOD, EDITOR_CANVAS, EXAMPLES_DIR
+from .config import DEFAULT_METHOD, EXAMPLES_DIR
 
 
 def example_rows() -> tuple[list[list[Any]], list[list[Any]]]:
@@ -14,8 +12,8 @@ def example_rows() -> tuple[list[list[Any]], list[list[Any]]]:
     portrait_rows, composite_rows = [], []
     e = EXAMPLES_DIR
 
-    def layer(stem: str) -> str:
-        return padded_example_layer(e / f"{stem}_layer.png", EDITOR_CANVAS)
+    def layer(stem: str) -> str:  # the brush layer at the image's size (see demo.config.EDITOR_CANVAS_SIZE)
+        return str(e / f"{stem}_layer.png")
 
     pairs = [
         ("skimage_astronaut", "gcompris_details_vincentvangogh0013", 0.75, 0.5, 0.62),

@@ -14,7 +14,7 @@ from harmonization.serving.jobs import (
 
 from . import advanced, compare, masks, warm
 from .api import harmonize, harmonize_with_options
-from .config import BRUSH_COLOR, CACHE_TTL_S, DEFAULT_METHOD, EDITOR_CANVAS, TITLE
+from .config import BRUSH_COLOR, CACHE_TTL_S, DEFAULT_METHOD, EDITOR_CANVAS_SIZE, TITLE
 from .examples import example_rows
 from .handlers import (
     api_harmonize_painterly,
@@ -37,7 +37,7 @@ def _editor(label: str, elem_id: str) -> gr.ImageEditor:
         transforms=(),
         format="png",
         height=460,
-        canvas_size=EDITOR_CANVAS,
+        canvas_size=EDITOR_CANVAS_SIZE,
     )
 
 

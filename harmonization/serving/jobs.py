@@ -28,7 +28,6 @@ from ..image_io import (
     load_mask,
     load_rgb8,
     mask_to_editor_layer,
-    pad_editor_layer_file,
     strokes_box,
 )
 from ..pipelines.comparison import ColumnResult, Comparison, compare, compare_all
@@ -38,7 +37,7 @@ from .memory import MemoryBudget, estimate_job_bytes
 from .uploads import UploadGate
 
 __all__ = ["DEFAULT_PAINTERLY_QUALITY", "PAINTERLY_QUALITY", "JobContext", "harmonize_files", "is_painterly",
-           "mask_tool", "mask_tool_full", "method_choices", "padded_example_layer", "painterly_methods",
+           "mask_tool", "mask_tool_full", "method_choices", "painterly_methods",
            "painterly_options", "run_composite", "run_portrait", "save_columns", "save_comparison", "save_image",
            "unavailable_note"]
 
@@ -114,18 +113,6 @@ def unavailable_note() -> str:
         if reason:
             lines.append(f"- `{name}` is not offered here: {reason}")
     return "\n".join(lines)
-
-
-def padded_example_layer(layer: Path, canvas: tuple[int, int]) -> str:
-    """An example's brush layer padded to the editor's ``canvas`` (see
-    :func:`~harmonization.image_io.mask_to_editor_layer`), written once per machine into the temporary folder."""
-    folder = Path(tempfile.gettempdir()) / f"harmonization-example-layers-{canvas[0]}x{canvas[1]}"
-    folder.mkdir(parents=True, exist_ok=True)
-    out = folder / layer.name
-    if not out.exists():
-        pad_editor_layer_file(layer, canvas, out.with_suffix(".tmp.png"))
-        out.with_suffix(".tmp.png").replace(out)
-    return str(out)
 
 
 def _pixels(path: str) -> int:
@@ -233,8 +220,10 @@ def mask_tool(ctx: JobContext, editor_value: Any, tool: str, *, canvas: tuple[in
 def mask_tool_full(ctx: JobContext, editor_value: Any, tool: str, *, canvas: tuple[int, int],
                    color: tuple[int, int, int], full_image: Any = None, strokes: str = "scribbles",
                    box: Any = None) -> tuple[dict[str, Any], str | None]:
-    """A mask tool on the editor's image; returns the editor value with the mask as its brush layer (padded to the
-    editor's ``canvas``) and the full-resolution file the editor then shows a display copy of.
+    """A mask tool on the editor's image; returns the editor value with the mask as its brush layer (at the size of
+    the image the editor shows) and the full-resolution file the editor then shows a display copy of.
+
+    ``canvas``: the largest image the editor shows as it is (a larger one comes back as a display copy).
 
     Args:
         tool: ``"auto"`` (the people model), ``"object"`` (any object, from the painted strokes: ``strokes=
@@ -281,7 +270,8 @@ def mask_tool_full(ctx: JobContext, editor_value: Any, tool: str, *, canvas: tup
         else:
             mask = refine_mask(image, painted)
         shown = editor_display_copy(image, canvas)
-        layer = mask_to_editor_layer(load_mask(mask, size=(image.shape[1], image.shape[0])), color, canvas,
+        # At the size of the image the editor shows (not padded to a canvas: see demo.config.EDITOR_CANVAS_SIZE).
+        layer = mask_to_editor_layer(load_mask(mask, size=(image.shape[1], image.shape[0])), color,
                                      size=(shown.shape[1], shown.shape[0]))
         value = {"background": shown, "layers": [layer], "composite": shown}
         return value, (source if shown is not image else None)

@@ -1,0 +1,125 @@
+# ruff: noqa: F811  (the fixtures browser and page are imported from test_browser; tests take them by name)
+"""The page as a newcomer uses it, in headless Chromium (fixtures and helpers from tests/test_browser.py): mask tools
+after brush strokes, column labels, placement, auto-mask cleanup, painterly Stop, upload-time checks."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from test_browser import (  # noqa: F401  (fixtures: browser, page)
+    EXAMPLES,
+    RUN_TIMEOUT_MS,
+    Page,
+    _result_image,
+    _screenshot,
+    _wait_for_results,
+    browser,
+    expect,
+    page,
+)
+
+pytestmark = [pytest.mark.app, pytest.mark.browser]
+
+COMPOSITE = EXAMPLES / "astronaut_in_cafe.png"  # 634x500: the astronaut pasted into the night cafe
+OBJECT_BOX = (36, 190, 345, 490)  # x0, y0, x1, y1 of the pasted astronaut (its committed layer's extent)
+
+
+def _open_composite_tab(page: Page) -> None:
+    tab = page.get_by_role("tab", name="Composite + mask")
+    tab.click(force=True)  # (the tab bar re-renders while the page settles: no waiting for it to be "stable")
+    expect(tab).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#comp_editor")).to_be_visible()
+
+
+def _upload_to(page: Page, editor_id: str, path: Path) -> None:
+    editor = page.locator(f"#{editor_id}")
+    expect(editor.get_by_role("button", name="Show Layers")).to_be_visible()
+    editor.locator("input[type=file]").set_input_files(str(path))
+    expect(editor.locator(".empty")).to_have_count(0)
+    expect(editor.get_by_role("button", name="Undo", exact=True)).to_be_enabled()
+
+
+def _to_screen(page: Page, editor_id: str, size: tuple[int, int], x: float, y: float) -> tuple[float, float]:
+    """Screen coordinates of pixel (x, y) of an image of ``size`` shown in the editor: centred in its canvas at the
+    zoom the editor's toolbar shows (e.g. "78%")."""
+    editor = page.locator(f"#{editor_id}")
+    box = editor.locator(".pixi-target canvas").bounding_box()
+    assert box is not None
+    zoom_text = editor.get_by_text(re.compile(r"^\d+%$")).first.inner_text()
+    zoom = int(zoom_text.rstrip("%")) / 100
+    left = box["x"] + (box["width"] - size[0] * zoom) / 2
+    top = box["y"] + (box["height"] - size[1] * zoom) / 2
+    return left + x * zoom, top + y * zoom
+
+
+def _stroke(page: Page, editor_id: str, size: tuple[int, int], points: list[tuple[float, float]]) -> None:
+    """One brush stroke through ``points`` (image pixels)."""
+    editor = page.locator(f"#{editor_id}")
+    brush = editor.get_by_role("button", name="Brush", exact=True)
+    if "highlight" not in (brush.get_attribute("class") or ""):  # a second click would open the brush options
+        brush.click()
+    expect(brush).to_have_class(re.compile(r"\bhighlight\b"))
+    x, y = _to_screen(page, editor_id, size, *points[0])
+    page.mouse.move(x - 3, y - 3)  # hover first: the editor checks that the pointer is over the image
+    page.wait_for_timeout(300)
+    page.mouse.move(x, y, steps=2)
+    page.wait_for_timeout(300)
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*_to_screen(page, editor_id, size, *point), steps=2)
+    page.mouse.up()
+
+
+TRACKER_TEXT_JS = """(id) => {
+    const tracker = document.querySelector(`#${id} [data-testid=status-tracker]`);
+    return tracker ? tracker.innerText.trim() : '';
+}"""
+
+
+def _wait_for_event(page: Page, elem_id: str) -> None:
+    """Wait until the event that shows its status on ``elem_id`` ran: its status tracker ("queue", "processing",
+    a progress bar) appeared and went away."""
+    try:
+        page.wait_for_function(f"() => ({TRACKER_TEXT_JS})({elem_id!r}) !== ''", polling=100, timeout=10_000)
+    except PlaywrightTimeoutError:  # already over
+        pass
+    page.wait_for_function(f"() => ({TRACKER_TEXT_JS})({elem_id!r}) === ''", polling=200, timeout=RUN_TIMEOUT_MS)
+
+
+def _wait_for_tool(page: Page, editor_id: str) -> None:
+    _wait_for_event(page, editor_id)
+    # The editor then loads the new value (its toolbar, with the zoom level, is hidden meanwhile) and draws it.
+    expect(page.locator(f"#{editor_id}").get_by_text(re.compile(r"^\d+%$")).first).to_be_visible()
+    page.wait_for_timeout(1000)
+
+
+def test_refine_after_brush_strokes_then_one_more_stroke_keeps_the_mask_on_the_object(page: Page) -> None:
+    """Strokes over the pasted astronaut, Refine, one more stroke, Harmonize: every pixel that changed lies on the
+    astronaut (the refined layer used to be drawn shrunk into the top-left corner and harmonized there)."""
+    _open_composite_tab(page)
+    _upload_to(page, "comp_editor", COMPOSITE)
+    size = Image.open(COMPOSITE).size
+    zigzag = [(90, 260), (290, 260), (90, 330), (290, 330), (90, 400), (290, 400), (90, 460), (290, 460)]
+    _stroke(page, "comp_editor", size, zigzag)
+    page.locator("#refine_mask_btn_composite").click()
+    _wait_for_tool(page, "comp_editor")
+    _stroke(page, "comp_editor", size, [(150, 420), (200, 425), (250, 430), (200, 440), (150, 445)])
+    page.wait_for_timeout(1000)
+    _screenshot(page, "refine_after_brush_second_stroke")
+    page.locator("#run_btn_composite").click()
+    _wait_for_results(page, RUN_TIMEOUT_MS)
+
+    naive, local = _result_image(page, "naive"), _result_image(page, "local")
+    rows, cols = np.nonzero(np.abs(local.astype(int) - naive.astype(int)).max(axis=2) > 2)
+    assert rows.size > 5000, f"only {rows.size} pixels changed"
+    x0, y0, x1, y1 = OBJECT_BOX
+    margin = 12
+    inside = (cols >= x0 - margin) & (cols < x1 + margin) & (rows >= y0 - margin) & (rows < y1 + margin)
+    assert inside.mean() > 0.99, (f"{(~inside).sum()} changed pixels lie off the astronaut, e.g. at "
+                                  f"x={cols[~inside][:5].tolist()}, y={rows[~inside][:5].tolist()}")
+    _screenshot(page, "refine_after_brush")
