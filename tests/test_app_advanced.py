@@ -178,3 +178,33 @@ def test_compare_all_portrait_takes_the_advanced_options(client: Client, composi
     assert len(images) >= 3
     for image in images[1:]:  # strength 0 everywhere: every method returns the naive composite
         assert np.array_equal(image, images[0])
+
+
+@pytest.mark.slow
+def test_phone_photo_display_copy_then_full_resolution_result(client: Client, tmp_path: Path) -> None:
+    """A 4600x3000 photo (wider than the editor's 4096 px canvas: the mask tools refused it) gets a display copy
+    from /object_mask, and the full file is kept in the session's State: the run cuts the subject from the full
+    photo. Its 1-pixel stripes, pasted at 1:1 (scale 0.4 = its 1200 px height on a 3000 px background), stay
+    crisp; cut from the 2048 px display copy and scaled up they would be smeared."""
+    width, height = 4600, 3000
+    photo = np.zeros((height, width, 3), np.uint8)
+    photo[...] = (40, 70, 160)
+    photo[900:2100, 1500:3100] = (230, 160, 60)  # the object, striped column by column
+    photo[900:2100, 1500:3100:2] = (150, 90, 30)
+    Image.fromarray(photo).save(tmp_path / "phone.png", compress_level=1)
+    Image.fromarray(np.full((height, width, 3), (90, 140, 90), np.uint8)).save(tmp_path / "bg.png")
+    value = client.predict(_editor(tmp_path / "phone.png"), "box", "1400, 800, 3200, 2200", api_name="/object_mask")
+    shown = _rgb(value["background"])
+    assert shown.shape == (1336, 2048, 3)  # long side 2048, aspect kept
+
+    def ref(item: Any) -> Any:
+        return handle_file(item if isinstance(item, str) else item["path"])
+
+    editor = {"background": ref(value["background"]), "layers": [ref(x) for x in value["layers"]], "composite": None}
+    outputs = client.predict(editor, ref(str(tmp_path / "bg.png")), 0.4, 0.5, 0.5, False, "global",
+                             api_name="/run_portrait_advanced")
+    naive = _rgb(outputs[0])
+    assert naive.shape == (height, width, 3)
+    patch = naive[1450:1550, 2250:2350].astype(int)
+    stripes = np.abs(np.diff(patch, axis=1)).sum(axis=2).mean()
+    assert stripes > 100, f"the pasted stripes are smeared (mean step {stripes:.0f}): cut from the display copy"
