@@ -15,6 +15,7 @@ from harmonization.pipelines.run import MAX_FEATHER_RADIUS
 from harmonization.serving import jobs
 from harmonization.serving.advanced import NETWORK_RESOLUTIONS, STYLE_STRENGTH_RANGE, advanced_options
 from harmonization.serving.jobs import PAINTERLY_QUALITY, painterly_options
+from harmonization.serving.results import input_stem
 
 from .durations import GPU_SECONDS
 from .handlers import _context, _gpu, _lane_of, _on_wait, _outputs, _user_errors
@@ -83,12 +84,12 @@ def page_options(tab_quality: str | None, strength_default: bool | None = True, 
 
 @_gpu(GPU_SECONDS["run"])
 def _portrait_job(progress: gr.Progress | None, *args: Any) -> tuple[Any, ...]:
-    return _outputs(jobs.run_portrait(_context(progress), *args))
+    return _outputs(jobs.run_portrait(_context(progress), *args), input_stem(args[0], args[1]))
 
 
 @_gpu(GPU_SECONDS["run"])
 def _composite_job(progress: gr.Progress | None, *args: Any) -> tuple[Any, ...]:
-    return _outputs(jobs.run_composite(_context(progress), *args))
+    return _outputs(jobs.run_composite(_context(progress), *args), input_stem(args[0]) or "composite")
 
 
 @_user_errors

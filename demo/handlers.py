@@ -18,9 +18,9 @@ from harmonization.serving.jobs import (
     is_painterly,
     painterly_methods,
     painterly_options,
-    save_comparison,
     save_image,
 )
+from harmonization.serving.results import column_labels, input_stem, notes_markdown, save_results
 
 from .config import (
     BRUSH_COLOR,
@@ -53,12 +53,21 @@ def _gate() -> UploadGate:
     return UploadGate.of([get_upload_folder(), EXAMPLES_DIR])
 
 
-def _outputs(comparison: Comparison) -> tuple[Any, ...]:
+def _outputs(comparison: Comparison, stem: str = "") -> tuple[Any, ...]:
     """Each result is encoded once, as a PNG file shared by its image, the slider and the downloads (Gradio serves
-    file paths as they are instead of encoding every image again)."""
-    notes = "\n".join(f"- {c.note}" for c in (comparison.naive, comparison.baseline, comparison.result))
-    naive, baseline, result = save_comparison(comparison, DOWNLOADS_DIR, DOWNLOADS_TTL_S)
-    return naive, baseline, result, (naive, result), [naive, baseline, result], notes
+    file paths as they are instead of encoding every image again); the downloads are ``<stem>_<method>.png`` and a
+    zip of the three. The columns' labels follow in :func:`label_columns` (page only: the API's outputs stay
+    plain files)."""
+    files = save_results(comparison, DOWNLOADS_DIR, DOWNLOADS_TTL_S, stem)
+    return (files.naive, files.baseline, files.result, (files.naive, files.result), [*files.pngs, files.archive],
+            notes_markdown(comparison))
+
+
+def label_columns(method: str | None) -> tuple[Any, ...]:
+    """After a successful run: label the three columns and the slider with the method that made each."""
+    if not method:
+        return tuple(gr.update() for _ in range(4))
+    return tuple(gr.update(label=label) for label in column_labels(method))
 
 
 def _context(progress: gr.Progress | None) -> JobContext:
@@ -93,7 +102,7 @@ def _lane_of(method: str) -> Lane:
 
 @_gpu()
 def _portrait_job(progress: gr.Progress | None, *args: Any) -> tuple[Any, ...]:
-    return _outputs(jobs.run_portrait(_context(progress), *args))
+    return _outputs(jobs.run_portrait(_context(progress), *args), input_stem(args[0], args[1]))
 
 
 @_user_errors
@@ -116,7 +125,7 @@ async def run_portrait(
 
 @_gpu()
 def _composite_job(progress: gr.Progress | None, *args: Any) -> tuple[Any, ...]:
-    return _outputs(jobs.run_composite(_context(progress), *args))
+    return _outputs(jobs.run_composite(_context(progress), *args), input_stem(args[0]) or "composite")
 
 
 @_user_errors

@@ -18,6 +18,7 @@ from .config import BRUSH_COLOR, CACHE_TTL_S, DEFAULT_METHOD, EDITOR_CANVAS_SIZE
 from .examples import example_rows
 from .handlers import (
     api_harmonize_painterly,
+    label_columns,
     place_on_click,
     quality_visibility,
     run_composite,
@@ -72,7 +73,7 @@ def build_demo() -> gr.Blocks:
                     pos_y = gr.Slider(0.0, 1.0, value=0.6, step=0.01, label="Vertical position", elem_id="pos_y")
                     flip = gr.Checkbox(value=False, label="Flip left-right", elem_id="flip")
                 with gr.Row():
-                    method = gr.Dropdown(choices=choices, value=DEFAULT_METHOD, label="Method for the local column",
+                    method = gr.Dropdown(choices=choices, value=DEFAULT_METHOD, label="Method (right-hand column)",
                                          elem_id="method")
                     quality = gr.Radio(list(PAINTERLY_QUALITY), value=DEFAULT_PAINTERLY_QUALITY,
                                        label="Painterly quality (preview: 256 px, faster)",
@@ -83,7 +84,7 @@ def build_demo() -> gr.Blocks:
                 comp_editor = _editor("Composite: upload, then paint over the pasted object", "comp_editor")
                 refine_btn2 = gr.Button("Refine mask edges", size="sm", elem_id="refine_mask_btn_composite")
                 with gr.Row():
-                    method2 = gr.Dropdown(choices=choices, value=DEFAULT_METHOD, label="Method for the local column",
+                    method2 = gr.Dropdown(choices=choices, value=DEFAULT_METHOD, label="Method (right-hand column)",
                                           elem_id="method_composite")
                     quality2 = gr.Radio(list(PAINTERLY_QUALITY), value=DEFAULT_PAINTERLY_QUALITY,
                                         label="Painterly quality (preview: 256 px, faster)",
@@ -94,15 +95,15 @@ def build_demo() -> gr.Blocks:
         with gr.Row(equal_height=True):
             result_naive = gr.Image(label="Naive (cut and paste)", elem_id="result_naive", format="png",
                                     interactive=False, buttons=["download", "fullscreen"])
-            result_global = gr.Image(label="Global", elem_id="result_global", format="png", interactive=False,
+            result_global = gr.Image(label="Global baseline", elem_id="result_global", format="png", interactive=False,
                                      buttons=["download", "fullscreen"])
-            result_local = gr.Image(label="Local", elem_id="result_local", format="png", interactive=False,
+            result_local = gr.Image(label="Chosen method", elem_id="result_local", format="png", interactive=False,
                                     buttons=["download", "fullscreen"])
         notes = gr.Markdown(elem_id="result_notes")
-        slider = gr.ImageSlider(label="Before / after (naive vs local)", elem_id="result_slider", format="png",
+        slider = gr.ImageSlider(label="Before / after (naive vs chosen method)", elem_id="result_slider", format="png",
                                 interactive=False)
-        downloads = gr.File(label="Full-resolution PNG downloads", file_count="multiple", elem_id="downloads",
-                            interactive=False)
+        downloads = gr.File(label="Downloads: full-resolution PNGs and a zip of all three", file_count="multiple",
+                            elem_id="downloads", interactive=False)
         unavailable = unavailable_note()
         if unavailable:
             gr.Markdown(unavailable, elem_id="unavailable_methods")
@@ -119,9 +120,11 @@ def build_demo() -> gr.Blocks:
         # The runs take the Advanced values and the full-resolution file behind a phone photo's display copy (a
         # State: not part of the API, whose inputs are the page's first ones plus the Advanced values).
         run_btn.click(advanced.run_portrait_advanced, [*portrait_inputs, quality, *adv.inputs, fg_full], outputs,
-                      api_name="run_portrait_advanced", **lanes)
+                      api_name="run_portrait_advanced", **lanes).success(
+            label_columns, method, outputs[:4], api_name=False, show_progress="hidden", queue=False)
         run_btn2.click(advanced.run_composite_advanced, [comp_editor, method2, quality2, *adv.inputs, comp_full],
-                       outputs, api_name="run_composite_advanced", **lanes)
+                       outputs, api_name="run_composite_advanced", **lanes).success(
+            label_columns, method2, outputs[:4], api_name=False, show_progress="hidden", queue=False)
         with gr.Row(visible=False):  # /run_portrait and /run_composite as before (API only): the same inputs
             api_run_btn, api_run_btn2 = gr.Button("run_portrait"), gr.Button("run_composite")
         api_run_btn.click(run_portrait, [*portrait_inputs, quality], outputs, api_name="run_portrait", **lanes)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -172,9 +174,15 @@ def _check_comparison(outputs: tuple[Any, ...], naive_expected: np.ndarray, mask
     assert len(slider) == 2
     np.testing.assert_array_equal(_rgb(slider[0]), naive)
     np.testing.assert_array_equal(_rgb(slider[1]), local)
-    assert len(downloads) == 3 and all(str(p).endswith(".png") for p in downloads)
-    for path, expected in zip(downloads, (naive, glob, local), strict=True):
+    assert len(downloads) == 4 and all(str(p).endswith(".png") for p in downloads[:3])
+    for path, expected in zip(downloads[:3], (naive, glob, local), strict=True):
         np.testing.assert_array_equal(_rgb(path), expected)
+    with zipfile.ZipFile(downloads[3]) as archive:  # the three PNGs in one file
+        names = archive.namelist()
+        assert names == [Path(p).name for p in downloads[:3]]
+        for name, expected in zip(names, (naive, glob, local), strict=True):
+            np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(archive.read(name))).convert("RGB")),
+                                          expected)
     assert isinstance(notes, str)
     for word in ("naive", "global", "local"):
         assert word in notes
@@ -189,6 +197,10 @@ def test_run_portrait_endpoint(client: Client, files: dict[str, Path]) -> None:
                                             scale=0.5, center=(0.4, 0.5), flip=True)
     assert composite.size == (80, 60)
     _check_comparison(outputs, np.asarray(composite), np.asarray(mask) > 0)
+    # named after the inputs and the method that made each file ("background.png" is the name the page's editor
+    # gives its own canvas uploads, so it names nothing)
+    assert [Path(p).name for p in outputs[4]] == [
+        "portrait_naive.png", "portrait_global.png", "portrait_local.png", "portrait_results.zip"]
 
 
 def test_run_composite_endpoint(client: Client, files: dict[str, Path]) -> None:
@@ -297,6 +309,7 @@ def test_auto_mask_endpoint_returns_an_editable_person_layer(client: Client) -> 
     iou = (found & reference).sum() / (found | reference).sum()
     assert iou > 0.98
     np.testing.assert_array_equal(_rgb(_file(value["background"])), _rgb(portrait))
+    assert Path(_file(value["background"])).name == portrait.name  # the upload itself (its name names the results)
 
 
 def test_auto_mask_endpoint_without_a_person(client: Client, files: dict[str, Path]) -> None:

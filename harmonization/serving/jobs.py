@@ -273,7 +273,10 @@ def mask_tool_full(ctx: JobContext, editor_value: Any, tool: str, *, canvas: tup
         # At the size of the image the editor shows (not padded to a canvas: see demo.config.EDITOR_CANVAS_SIZE).
         layer = mask_to_editor_layer(load_mask(mask, size=(image.shape[1], image.shape[0])), color,
                                      size=(shown.shape[1], shown.shape[0]))
-        value = {"background": shown, "layers": [layer], "composite": shown}
+        # The uploaded file itself when the editor shows it as it is (its name then names the results, and nothing
+        # is encoded again); else the display copy.
+        picture: Any = image_file if shown is image and full is None else shown
+        value = {"background": picture, "layers": [layer], "composite": picture}
         return value, (source if shown is not image else None)
 
 
