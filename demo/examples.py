@@ -15,9 +15,9 @@ def example_rows() -> tuple[list[list[Any]], list[list[Any]]]:
     def layer(stem: str) -> str:  # the brush layer at the image's size (see demo.config.EDITOR_CANVAS_SIZE)
         return str(e / f"{stem}_layer.png")
 
-    pairs = [
-        ("skimage_astronaut", "gcompris_details_vincentvangogh0013", 0.75, 0.5, 0.62),
-        ("matplotlib_grace_hopper", "opencv_starry_night", 0.7, 0.3, 0.65),
+    pairs = [  # (portrait, background, scale, x, y): (x, y) is where the subject's feet stand
+        ("skimage_astronaut", "gcompris_details_vincentvangogh0013", 0.75, 0.5, 1.0),
+        ("matplotlib_grace_hopper", "opencv_starry_night", 0.7, 0.3, 1.0),
     ]
     for portrait, background, scale, x, y in pairs:
         if (e / f"{portrait}.jpg").exists() and (e / f"{background}.jpg").exists():

@@ -198,7 +198,8 @@ async def refine_subject_mask(editor_value: dict | None) -> dict[str, Any]:
 
 @_user_errors
 async def place_on_click(background: dict | str | None, event: gr.SelectData) -> tuple[float, float]:
-    """Clicking on the background puts the subject's centre there (updates the position sliders)."""
+    """Clicking on the background puts the subject's feet (the bottom centre of its mask) there (updates the
+    position sliders)."""
     background = _gate().file(background)
     if background is None:
         raise gr.Error("Upload a background first, then click where the subject should stand.")

@@ -63,14 +63,16 @@ def build_demo() -> gr.Blocks:
                         with gr.Row():
                             object_btn, object_strokes, object_box = masks.build_object_tools()
                     with gr.Column():
-                        bg_image = gr.Image(label="Background (photo or painting): click to place the subject",
+                        bg_image = gr.Image(label="Background (photo or painting): click where the subject stands",
                                             elem_id="bg_image", type="filepath", sources=["upload", "clipboard"],
                                             height=460)
                 with gr.Row():
-                    scale = gr.Slider(0.1, 1.5, value=0.75, step=0.01, label="Scale (subject height / background)",
+                    scale = gr.Slider(0.1, 1.5, value=0.5, step=0.01, label="Scale (subject height / background)",
                                       elem_id="scale")
-                    pos_x = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="Horizontal position", elem_id="pos_x")
-                    pos_y = gr.Slider(0.0, 1.0, value=0.6, step=0.01, label="Vertical position", elem_id="pos_y")
+                    pos_x = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="Horizontal position (feet)",
+                                      elem_id="pos_x")
+                    pos_y = gr.Slider(0.0, 1.0, value=0.9, step=0.01, label="Vertical position (feet)",
+                                      elem_id="pos_y")
                     flip = gr.Checkbox(value=False, label="Flip left-right", elem_id="flip")
                 with gr.Row():
                     method = gr.Dropdown(choices=choices, value=DEFAULT_METHOD, label="Method (right-hand column)",

@@ -193,8 +193,9 @@ def test_run_portrait_endpoint(client: Client, files: dict[str, Path]) -> None:
                              0.5, 0.4, 0.5, True, "local", api_name="/run_portrait")
     assert len(outputs) == 6
     layer_alpha = np.asarray(Image.open(files["layer"]))[..., 3]
+    # (0.4, 0.5) is where the subject's feet stand: its centre is half its height (0.5 / 2) above
     composite, mask = harmonization.compose(_rgb(files["portrait"]), layer_alpha, _rgb(files["background"]),
-                                            scale=0.5, center=(0.4, 0.5), flip=True)
+                                            scale=0.5, center=(0.4, 0.5 - 0.5 / 2), flip=True)
     assert composite.size == (80, 60)
     _check_comparison(outputs, np.asarray(composite), np.asarray(mask) > 0)
     # named after the inputs and the method that made each file ("background.png" is the name the page's editor
@@ -255,8 +256,9 @@ def test_run_portrait_bad_input(client: Client, files: dict[str, Path], portrait
                                 background: str, words: list[str]) -> None:
     editor = _editor(files[portrait], *(files[name] for name in layers))
     with pytest.raises(AppError) as info:
-        # The full layer makes the subject the whole 30x40 portrait; at scale 1.5 it covers a 40x80 background.
-        client.predict(editor, handle_file(str(files[background])), 1.5, 0.5, 0.5, False, "local",
+        # The full layer makes the subject the whole 30x40 portrait; at scale 1.5, centred (feet at y 0.5 + 1.5/2),
+        # it covers a 40x80 background.
+        client.predict(editor, handle_file(str(files[background])), 1.5, 0.5, 1.25, False, "local",
                        api_name="/run_portrait")
     for word in words:
         assert word in str(info.value)

@@ -263,7 +263,9 @@ def test_auto_mask_and_click_to_place(page: Page) -> None:
     background = np.asarray(Image.open(PAINTING).convert("RGB"))
     changed = np.abs(naive.astype(int) - background.astype(int)).max(axis=2) > 8
     rows, cols = np.nonzero(changed)
-    # the whole person (not a brush stroke) is pasted, centred near the click (x 0.3, y 0.7 of the painting)
+    # the whole person (not a brush stroke) is pasted, standing at the click (x 0.3, y 0.7 of the painting): the
+    # bottom of what was pasted is at the click's height, its middle at the click's x
     assert changed.mean() > 0.15, f"only {changed.mean():.1%} of the painting changed"
-    assert abs(cols.mean() / naive.shape[1] - 0.3) < 0.08 and abs(rows.mean() / naive.shape[0] - 0.7) < 0.15
+    assert abs(cols.mean() / naive.shape[1] - 0.3) < 0.08
+    assert abs(np.percentile(rows, 99.5) / naive.shape[0] - 0.7) < 0.03, np.percentile(rows, 99.5)
     _screenshot(page, "auto_mask_click_to_place")

@@ -36,8 +36,8 @@ from .disk import sweep_older_than
 from .memory import MemoryBudget, estimate_job_bytes
 from .uploads import UploadGate
 
-__all__ = ["DEFAULT_PAINTERLY_QUALITY", "PAINTERLY_QUALITY", "JobContext", "harmonize_files", "is_painterly",
-           "mask_tool", "mask_tool_full", "method_choices", "painterly_methods",
+__all__ = ["DEFAULT_PAINTERLY_QUALITY", "PAINTERLY_QUALITY", "JobContext", "center_from_feet", "harmonize_files",
+           "is_painterly", "mask_tool", "mask_tool_full", "method_choices", "painterly_methods",
            "painterly_options", "run_composite", "run_portrait", "save_columns", "save_comparison", "save_image",
            "unavailable_note"]
 
@@ -154,6 +154,13 @@ def _full_file(ctx: JobContext, full_image: Any) -> str | None:
     return ctx.gate.file(full_image)
 
 
+def center_from_feet(x: float, y: float, scale: float) -> tuple[float, float]:
+    """The ``center`` for :func:`~harmonization.compose` that puts the bottom centre of the subject (its feet) at
+    ``(x, y)`` (relative to the background): the subject is ``scale`` of the background's height tall, so its centre
+    is half of that above its feet."""
+    return x, y - scale / 2
+
+
 def run_portrait(ctx: JobContext, fg_value: Any, background: Any, scale: float, pos_x: float, pos_y: float,
                  flip: bool, method: str | None, options: Mapping[str, Any], full_image: Any = None,
                  painterly: bool = False) -> Any:
@@ -161,8 +168,9 @@ def run_portrait(ctx: JobContext, fg_value: Any, background: Any, scale: float, 
     (a :class:`Comparison`); with ``method=None`` every available method instead (a list of
     :class:`ColumnResult`, painterly methods only with ``painterly``).
 
-    ``full_image``: the full-resolution portrait when the editor shows a display copy (:func:`mask_tool_full`);
-    the subject is then cut from it with the painted mask scaled up."""
+    ``(pos_x, pos_y)``: where the subject stands, relative to the background: the bottom centre of its mask's box
+    (its feet; see :func:`center_from_feet`). ``full_image``: the full-resolution portrait when the editor shows a
+    display copy (:func:`mask_tool_full`); the subject is then cut from it with the painted mask scaled up."""
     scale, pos_x, pos_y = (_finite(v, name) for v, name in ((scale, "scale"), (pos_x, "x"), (pos_y, "y")))
     if not isinstance(flip, bool):
         raise ValueError(f"flip must be true or false; got {flip!r}.")
@@ -180,7 +188,7 @@ def run_portrait(ctx: JobContext, fg_value: Any, background: Any, scale: float, 
             raise ValueError("No mask painted: paint over the subject in the portrait with the brush (or press "
                              "'Auto subject mask'), then run again.")
         composite, mask = compose(portrait, portrait_mask, load_rgb8(background), scale=scale,
-                                  center=(pos_x, pos_y), flip=flip)
+                                  center=center_from_feet(pos_x, pos_y, scale), flip=flip)
         del portrait, portrait_mask
         return _compare(composite, mask, method, options, ctx.progress, painterly)
 
