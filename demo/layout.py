@@ -12,7 +12,7 @@ from harmonization.serving.jobs import (
     unavailable_note,
 )
 
-from . import advanced, compare, masks, warm
+from . import advanced, compare, masks, uploads, warm
 from .api import harmonize, harmonize_with_options
 from .config import BRUSH_COLOR, CACHE_TTL_S, DEFAULT_METHOD, EDITOR_CANVAS_SIZE, TITLE
 from .examples import example_rows
@@ -149,6 +149,7 @@ def build_demo() -> gr.Blocks:
         for dropdown, radio in ((method, quality), (method2, quality2)):
             dropdown.change(quality_visibility, dropdown, radio, api_name=False, show_progress="hidden")
         bg_image.select(place_on_click, bg_image, [pos_x, pos_y], api_name=False, preprocess=False)
+        uploads.wire(bg_image)  # unreadable or over-limit backgrounds: said (or downscaled) at upload
 
         portrait_rows, composite_rows = example_rows()
         if portrait_rows:

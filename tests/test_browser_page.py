@@ -148,3 +148,26 @@ def test_result_columns_are_labelled_with_their_methods_and_downloads_named(page
     for stem, ext in (("naive", "png"), ("global", "png"), ("local", "png"), ("results", "zip")):
         expect(downloads).to_contain_text(re.compile(rf"composite_{stem}\s*\.{ext}"))  # name and extension apart
     _screenshot(page, "labels_and_downloads")
+
+
+def test_background_checks_happen_at_upload(page: Page, tmp_path: Path) -> None:
+    """A 40-megapixel background is downscaled with a note as soon as it is uploaded (it was refused only after
+    the run's work), and a file that is not an image is refused at upload, naming the file but no server path."""
+    Image.new("RGB", (8000, 5001), (90, 120, 150)).save(tmp_path / "huge_scene.png")
+    page.locator("#bg_image input[type=file]").set_input_files(str(tmp_path / "huge_scene.png"))
+    toast = page.get_by_test_id("toast-body").filter(has_text="downscaled")
+    expect(toast).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(toast).to_contain_text("8000x5001")
+    expect(page.locator("#bg_image img")).to_be_visible()
+    _screenshot(page, "upload_downscaled")
+    page.get_by_test_id("toast-body").first.locator("..").get_by_role("button").first.click(force=True)
+
+    (tmp_path / "notes.png").write_bytes(b"this is not an image")
+    page.locator("#bg_image").get_by_role("button", name=re.compile("Clear|Remove", re.I)).first.click()
+    page.locator("#bg_image input[type=file]").set_input_files(str(tmp_path / "notes.png"))
+    warning = page.get_by_test_id("toast-body").filter(has_text="Could not read notes.png")
+    expect(warning).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(warning).to_contain_text("not loaded")
+    assert "/tmp" not in warning.inner_text() and "gradio" not in warning.inner_text().lower()
+    expect(page.locator("#bg_image img")).to_have_count(0)
+    _screenshot(page, "upload_not_an_image")
