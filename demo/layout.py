@@ -12,7 +12,7 @@ from harmonization.serving.jobs import (
     unavailable_note,
 )
 
-from . import advanced, compare, masks, uploads, warm
+from . import advanced, client, compare, masks, uploads, warm
 from .api import harmonize, harmonize_with_options
 from .config import BRUSH_COLOR, CACHE_TTL_S, DEFAULT_METHOD, EDITOR_CANVAS_SIZE, TITLE
 from .examples import example_rows
@@ -52,6 +52,7 @@ def build_demo() -> gr.Blocks:
             "with the brush, choose a background, and compare the **naive** cut-and-paste with a **global** and a "
             "**local** harmonization. Results keep the full resolution and never change background pixels."
         )
+        client.build_notices()  # the no-WebGL notice (shown only when the editor cannot start) and narrow-screen CSS
         with gr.Tabs():
             with gr.Tab("Portrait + background"):
                 with gr.Row():
@@ -123,10 +124,12 @@ def build_demo() -> gr.Blocks:
         # State: not part of the API, whose inputs are the page's first ones plus the Advanced values).
         run_btn.click(advanced.run_portrait_advanced, [*portrait_inputs, quality, *adv.inputs, fg_full], outputs,
                       api_name="run_portrait_advanced", **lanes).success(
-            label_columns, method, outputs[:4], api_name=False, show_progress="hidden", queue=False)
+            label_columns, method, outputs[:4], api_name=False, show_progress="hidden", queue=False).then(
+            None, None, None, js=client.SCROLL_TO_RESULTS_JS)
         run_btn2.click(advanced.run_composite_advanced, [comp_editor, method2, quality2, *adv.inputs, comp_full],
                        outputs, api_name="run_composite_advanced", **lanes).success(
-            label_columns, method2, outputs[:4], api_name=False, show_progress="hidden", queue=False)
+            label_columns, method2, outputs[:4], api_name=False, show_progress="hidden", queue=False).then(
+            None, None, None, js=client.SCROLL_TO_RESULTS_JS)
         with gr.Row(visible=False):  # /run_portrait and /run_composite as before (API only): the same inputs
             api_run_btn, api_run_btn2 = gr.Button("run_portrait"), gr.Button("run_composite")
         api_run_btn.click(run_portrait, [*portrait_inputs, quality], outputs, api_name="run_portrait", **lanes)
@@ -182,5 +185,6 @@ def build_demo() -> gr.Blocks:
             api_p_btn = gr.Button("harmonize_painterly")
         api_p_btn.click(api_harmonize_painterly, [api_p_composite, api_p_mask, api_p_method, api_p_quality],
                         api_p_result, api_name="harmonize_painterly", **lanes)
+        client.attach(demo)
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo

@@ -12,8 +12,11 @@ import pytest
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from test_browser import (  # noqa: F401  (fixtures: browser, page)
+    CHROMIUM,
+    CHROMIUM_ARGS,
     EXAMPLES,
     RUN_TIMEOUT_MS,
+    Browser,
     Page,
     _result_image,
     _screenshot,
@@ -147,6 +150,9 @@ def test_result_columns_are_labelled_with_their_methods_and_downloads_named(page
     downloads = page.locator("#downloads")
     for stem, ext in (("naive", "png"), ("global", "png"), ("local", "png"), ("results", "zip")):
         expect(downloads).to_contain_text(re.compile(rf"composite_{stem}\s*\.{ext}"))  # name and extension apart
+    # The results were below the fold at 1400x1000: the page scrolls to them when they arrive.
+    page.wait_for_function("""() => { const r = document.getElementById('result_naive').getBoundingClientRect();
+                                      return r.top >= -5 && r.top < window.innerHeight / 2; }""", timeout=10_000)
     _screenshot(page, "labels_and_downloads")
 
 
@@ -171,3 +177,19 @@ def test_background_checks_happen_at_upload(page: Page, tmp_path: Path) -> None:
     assert "/tmp" not in warning.inner_text() and "gradio" not in warning.inner_text().lower()
     expect(page.locator("#bg_image img")).to_have_count(0)
     _screenshot(page, "upload_not_an_image")
+
+
+def test_a_browser_without_webgl_is_told_why_the_editor_does_not_start(browser: Browser, page: Page,
+                                                                       app_url: str) -> None:
+    expect(page.locator("#no_webgl")).to_be_hidden()  # this browser has (software) WebGL: no notice
+    no_webgl = browser.browser_type.launch(executable_path=str(CHROMIUM), headless=True,
+                                           args=[*CHROMIUM_ARGS, "--disable-webgl", "--disable-3d-apis"])
+    try:
+        other = no_webgl.new_page(viewport={"width": 390, "height": 844})  # a phone's width
+        other.goto(app_url)
+        notice = other.locator("#no_webgl")
+        expect(notice).to_be_visible(timeout=RUN_TIMEOUT_MS)
+        expect(notice).to_contain_text("needs WebGL")
+        _screenshot(other, "no_webgl_mobile")
+    finally:
+        no_webgl.close()

@@ -1,0 +1,46 @@
+"""What the page does in the browser: scroll to the results when they arrive, say so when the editor cannot start
+(no WebGL), and narrower margins on phone-width screens. Plain JavaScript and CSS strings, attached in
+:mod:`demo.layout` (no server work)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+SCROLL_TO_RESULTS_JS = """() => {
+    const target = document.getElementById('result_naive');
+    if (target) target.scrollIntoView({behavior: 'smooth', block: 'start'});
+}"""
+
+NO_WEBGL_MESSAGE = ("This browser cannot start the image editor: it needs WebGL, which is turned off or not "
+                    "available here. Turn on hardware acceleration (or try another browser); the API works without "
+                    "it (see 'Use via API' below).")
+
+NO_WEBGL_JS = """() => {
+    const canvas = document.createElement('canvas');
+    let ok = false;
+    try { ok = !!(window.WebGLRenderingContext && (canvas.getContext('webgl2') || canvas.getContext('webgl'))); }
+    catch (e) { ok = false; }
+    const note = document.getElementById('no_webgl');
+    if (note) note.style.display = ok ? 'none' : 'block';
+}"""
+
+MOBILE_CSS = """
+#no_webgl { display: none; padding: 0.75em 1em; border: 1px solid #d97706; border-radius: 6px;
+            background: #fffbeb; color: #92400e; }
+@media (max-width: 640px) {
+  #fg_editor, #comp_editor { min-height: 320px; }
+  #result_notes, #downloads { font-size: 0.9em; }
+  .gradio-container { padding-left: 4px !important; padding-right: 4px !important; }
+}
+"""
+
+
+def build_notices() -> None:
+    """The (hidden) no-WebGL notice and the page's CSS, in the current Blocks."""
+    gr.HTML(f"<style>{MOBILE_CSS}</style><div id='no_webgl' role='alert'>{NO_WEBGL_MESSAGE}</div>",
+            elem_id="client_notices", padding=False)
+
+
+def attach(demo: gr.Blocks) -> None:
+    """The checks that run when the page loads."""
+    demo.load(None, None, None, js=NO_WEBGL_JS)
