@@ -3,7 +3,9 @@ queue lane (see :mod:`demo.config`) and turns the library's input errors into ``
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import weakref
 from typing import Any
 
 import gradio as gr
@@ -70,8 +72,25 @@ def label_columns(method: str | None) -> tuple[Any, ...]:
     return tuple(gr.update(label=label) for label in column_labels(method))
 
 
+class StoppedError(Exception):
+    """The user pressed Stop: a running job ends at its next progress report (the painterly methods report every
+    optimisation step), which frees its lane for the next request."""
+
+
+_STOPPED: weakref.WeakSet[gr.Progress] = weakref.WeakSet()  # the progress trackers of stopped requests
+STOPPED_JOBS = [0]  # how many running jobs ended early on Stop (for tests and logs)
+
+
 def _context(progress: gr.Progress | None) -> JobContext:
-    report = None if progress is None else (lambda fraction, message: progress(fraction, desc=message))
+    if progress is None:
+        return JobContext(_gate(), MEMORY, None)
+
+    def report(fraction: float, message: str) -> None:
+        if progress in _STOPPED:
+            STOPPED_JOBS[0] += 1
+            raise StoppedError("Stopped.")
+        progress(fraction, desc=message)
+
     return JobContext(_gate(), MEMORY, report)
 
 
@@ -87,6 +106,9 @@ def _user_errors(fn: Any) -> Any:
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return await fn(*args, **kwargs)
+        except asyncio.CancelledError:  # the Stop button cancels the request: its running job stops too
+            _STOPPED.update(a for a in (*args, *kwargs.values()) if isinstance(a, gr.Progress))
+            raise
         except gr.Error:  # already a message for the page (gr.Error is a ValueError: do not wrap it again)
             raise
         except (*USER_ERRORS, LaneFullError) as exc:

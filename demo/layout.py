@@ -82,6 +82,7 @@ def build_demo() -> gr.Blocks:
                                        label="Painterly quality (preview: 256 px, faster)",
                                        elem_id="painterly_quality", visible=is_painterly(DEFAULT_METHOD))
                     run_btn = gr.Button("Harmonize", variant="primary", elem_id="run_btn")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="stop_btn", min_width=80)
                     compare_btn = gr.Button("Compare all methods", elem_id="compare_btn")
             with gr.Tab("Composite + mask"):
                 comp_editor = _editor("Composite: upload, then paint over the pasted object", "comp_editor")
@@ -93,6 +94,7 @@ def build_demo() -> gr.Blocks:
                                         label="Painterly quality (preview: 256 px, faster)",
                                         elem_id="painterly_quality_composite", visible=is_painterly(DEFAULT_METHOD))
                     run_btn2 = gr.Button("Harmonize", variant="primary", elem_id="run_btn_composite")
+                    stop_btn2 = gr.Button("Stop", variant="stop", elem_id="stop_btn_composite", min_width=80)
                     compare_btn2 = gr.Button("Compare all methods", elem_id="compare_btn_composite")
         adv = advanced.build_advanced()
         with gr.Row(equal_height=True):
@@ -122,14 +124,17 @@ def build_demo() -> gr.Blocks:
         lanes = {"concurrency_limit": None, "preprocess": False}
         # The runs take the Advanced values and the full-resolution file behind a phone photo's display copy (a
         # State: not part of the API, whose inputs are the page's first ones plus the Advanced values).
-        run_btn.click(advanced.run_portrait_advanced, [*portrait_inputs, quality, *adv.inputs, fg_full], outputs,
-                      api_name="run_portrait_advanced", **lanes).success(
-            label_columns, method, outputs[:4], api_name=False, show_progress="hidden", queue=False).then(
-            None, None, None, js=client.SCROLL_TO_RESULTS_JS)
-        run_btn2.click(advanced.run_composite_advanced, [comp_editor, method2, quality2, *adv.inputs, comp_full],
-                       outputs, api_name="run_composite_advanced", **lanes).success(
-            label_columns, method2, outputs[:4], api_name=False, show_progress="hidden", queue=False).then(
-            None, None, None, js=client.SCROLL_TO_RESULTS_JS)
+        run = run_btn.click(advanced.run_portrait_advanced, [*portrait_inputs, quality, *adv.inputs, fg_full],
+                            outputs, api_name="run_portrait_advanced", **lanes)
+        run2 = run_btn2.click(advanced.run_composite_advanced, [comp_editor, method2, quality2, *adv.inputs,
+                                                                comp_full], outputs, api_name="run_composite_advanced",
+                              **lanes)
+        for event, chosen in ((run, method), (run2, method2)):  # then: columns labelled, results scrolled to
+            event.success(label_columns, chosen, outputs[:4], api_name=False, show_progress="hidden",
+                          queue=False).then(None, None, None, js=client.SCROLL_TO_RESULTS_JS)
+        # Stop: cancels the request; a running job ends at its next progress report (demo.handlers.StoppedError).
+        for button in (stop_btn, stop_btn2):
+            button.click(None, None, None, cancels=[run, run2], api_name=False, queue=False)
         with gr.Row(visible=False):  # /run_portrait and /run_composite as before (API only): the same inputs
             api_run_btn, api_run_btn2 = gr.Button("run_portrait"), gr.Button("run_composite")
         api_run_btn.click(run_portrait, [*portrait_inputs, quality], outputs, api_name="run_portrait", **lanes)

@@ -193,3 +193,36 @@ def test_a_browser_without_webgl_is_told_why_the_editor_does_not_start(browser: 
         _screenshot(other, "no_webgl_mobile")
     finally:
         no_webgl.close()
+
+
+@pytest.mark.slow
+def test_stop_ends_a_running_painterly_job(page: Page) -> None:
+    """Painterly fusion (minutes on a CPU) started, then Stop: the progress goes away, no result appears, and the
+    running job itself ends at its next progress report, freeing the painterly lane (it ran to the end before)."""
+    import app
+    from demo import handlers
+
+    stopped_before = handlers.STOPPED_JOBS[0]
+    _open_composite_tab(page)
+    _upload_to(page, "comp_editor", COMPOSITE)
+    size = Image.open(COMPOSITE).size
+    _stroke(page, "comp_editor", size, [(90, 260), (290, 260), (90, 360), (290, 360), (90, 460), (290, 460)])
+    page.locator("#method_composite input").click()
+    page.get_by_role("option", name=re.compile(r"Painterly")).first.click()
+    page.locator("#painterly_quality_composite input[type=radio][value='preview']").check()
+    page.locator("#run_btn_composite").click()
+    tracker = page.locator("#result_local [data-testid=status-tracker]")
+    expect(tracker).to_contain_text(re.compile(r"Painterly fusion.*\d+(\.\d+)?%"), timeout=RUN_TIMEOUT_MS)
+    _screenshot(page, "painterly_running_before_stop")
+    page.locator("#stop_btn_composite").click()
+    expect(tracker.locator(".progress-text")).to_have_count(0)
+    page.wait_for_function("() => !document.querySelector('#result_local img')", timeout=5_000)
+    deadline_polls = 600  # 0.1 s each: a safety net, not a timing requirement
+    for _ in range(deadline_polls):
+        if handlers.STOPPED_JOBS[0] > stopped_before and app.PAINTERLY_LANE.running == 0:
+            break
+        page.wait_for_timeout(100)
+    assert handlers.STOPPED_JOBS[0] > stopped_before, "the painterly job did not stop at a progress report"
+    assert app.PAINTERLY_LANE.running == 0
+    expect(page.locator("#result_local img")).to_have_count(0)
+    _screenshot(page, "painterly_stopped")
