@@ -11,6 +11,13 @@ SCROLL_TO_RESULTS_JS = """() => {
     if (target) target.scrollIntoView({behavior: 'smooth', block: 'start'});
 }"""
 
+def show_tab_js(name: str) -> str:
+    """JavaScript that selects the tab whose button reads ``name`` (quoted safely for JS)."""
+    quoted = name.replace("\\", "\\\\").replace("'", "\\'")
+    return ("() => { const tab = [...document.querySelectorAll('button[role=tab]')]"
+            f".find(b => b.innerText.trim() === '{quoted}'); if (tab) tab.click(); }}")
+
+
 NO_WEBGL_MESSAGE = ("This browser cannot start the image editor: it needs WebGL, which is turned off or not "
                     "available here. Turn on hardware acceleration (or try another browser); the API works without "
                     "it (see 'Use via API' below).")

@@ -164,9 +164,12 @@ def build_demo() -> gr.Blocks:
             warm.later(gr.Examples(portrait_rows, portrait_inputs, outputs, fn=run_portrait, cache_examples=True,
                                    cache_mode="lazy", label="Examples: portrait + background", preprocess=False))
         if composite_rows:
-            warm.later(gr.Examples(composite_rows, [comp_editor, method2], outputs, fn=run_composite,
-                                   cache_examples=True, cache_mode="lazy", label="Examples: composite + mask",
-                                   preprocess=False))
+            composite_examples = warm.later(gr.Examples(
+                composite_rows, [comp_editor, method2], outputs, fn=run_composite, cache_examples=True,
+                cache_mode="lazy", label="Examples: composite + mask", preprocess=False))
+            # It fills the other tab: show that tab (it stayed on the portrait tab).
+            composite_examples.dataset.click(None, None, None, js=client.show_tab_js("Composite + mask"),
+                                             api_name=False, queue=False)
 
         # Programmatic endpoint for gradio_client users: (composite, mask, method) -> harmonized PNG.
         with gr.Row(visible=False):

@@ -226,3 +226,16 @@ def test_stop_ends_a_running_painterly_job(page: Page) -> None:
     assert app.PAINTERLY_LANE.running == 0
     expect(page.locator("#result_local img")).to_have_count(0)
     _screenshot(page, "painterly_stopped")
+
+
+def test_a_composite_example_shows_its_tab(page: Page) -> None:
+    """Clicking a composite example fills the composite tab and now switches to it (it stayed on the portrait tab);
+    its brush layer is drawn over the pasted astronaut (a layer of the image's size)."""
+    page.get_by_text("Examples: composite + mask").scroll_into_view_if_needed()
+    rows = page.locator("table").filter(has=page.get_by_text("Composite: upload, then paint over the pasted object"))
+    rows.last.locator("tbody tr").first.click()
+    expect(page.get_by_role("tab", name="Composite + mask")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#comp_editor .empty")).to_have_count(0)
+    _wait_for_results(page, RUN_TIMEOUT_MS)  # the example's cached (or computed) results
+    page.locator("#comp_editor").scroll_into_view_if_needed()
+    _screenshot(page, "composite_example")
