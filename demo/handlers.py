@@ -165,10 +165,10 @@ def _harmonize_job(progress: gr.Progress | None, *args: Any) -> str:
 
 @_user_errors
 async def api_harmonize(composite: dict | str | None, mask: dict | str | None, method: str) -> Any:
-    """API endpoint ``/harmonize``: (composite image, mask image, method name) -> harmonized image (PNG).
+    """API endpoint /harmonize: (composite image, mask image, method name) -> harmonized image (PNG).
 
     Photo methods only (a second or so each, in the fast lane); painterly methods take minutes and are refused
-    here with a pointer to ``/harmonize_painterly``, so that a slow job is never started by accident.
+    here with a pointer to /harmonize_painterly, so that a slow job is never started by accident.
     """
     method = method or DEFAULT_METHOD
     if is_painterly(method):
@@ -183,10 +183,10 @@ async def api_harmonize(composite: dict | str | None, mask: dict | str | None, m
 @_user_errors
 async def api_harmonize_painterly(composite: dict | str | None, mask: dict | str | None, method: str,
                                   quality: str | None = None, progress: gr.Progress = gr.Progress()) -> Any:
-    """API endpoint ``/harmonize_painterly``: (composite, mask, painterly method, quality) -> the final image.
+    """API endpoint /harmonize_painterly: (composite, mask, painterly method, quality) -> the final image.
 
     Runs in the painterly lane (its own workers and line, one torch thread per job); photo methods are refused
-    with a pointer to ``/harmonize``.
+    with a pointer to /harmonize.
     """
     method = method or "painterly"
     if not is_painterly(method):

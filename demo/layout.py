@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from harmonization import available_methods
 from harmonization.serving.jobs import (
     DEFAULT_PAINTERLY_QUALITY,
     PAINTERLY_QUALITY,
@@ -104,7 +105,7 @@ def build_demo() -> gr.Blocks:
                                      buttons=["download", "fullscreen"])
             result_local = gr.Image(label="Chosen method", elem_id="result_local", format="png", interactive=False,
                                     buttons=["download", "fullscreen"])
-        notes = gr.Markdown(elem_id="result_notes")
+        notes = gr.Markdown(elem_id="result_notes", label="notes")
         slider = gr.ImageSlider(label="Before / after (naive vs chosen method)", elem_id="result_slider", format="png",
                                 interactive=False)
         downloads = gr.File(label="Downloads: full-resolution PNGs and a zip of all three", file_count="multiple",
@@ -172,10 +173,12 @@ def build_demo() -> gr.Blocks:
                                              api_name=False, queue=False)
 
         # Programmatic endpoint for gradio_client users: (composite, mask, method) -> harmonized PNG.
+        photo_methods = [n for n in available_methods() if not is_painterly(n)]
+        painterly_names = [n for n in available_methods() if is_painterly(n)] or ["painterly"]
         with gr.Row(visible=False):
             api_composite = gr.Image(type="filepath", label="composite")
             api_mask = gr.Image(type="filepath", label="mask")
-            api_method = gr.Textbox(value=DEFAULT_METHOD, label="method")
+            api_method = gr.Dropdown(photo_methods, value=DEFAULT_METHOD, label="method")  # the API page lists them
             api_result = gr.Image(type="pil", format="png", label="harmonized")
             api_btn = gr.Button("harmonize")
             api_options = gr.Textbox(value="", label="options")
@@ -187,7 +190,7 @@ def build_demo() -> gr.Blocks:
         with gr.Row(visible=False):
             api_p_composite = gr.Image(type="filepath", label="composite")
             api_p_mask = gr.Image(type="filepath", label="mask")
-            api_p_method = gr.Textbox(value="painterly", label="method")
+            api_p_method = gr.Dropdown(painterly_names, value="painterly", label="method")
             api_p_quality = gr.Textbox(value=DEFAULT_PAINTERLY_QUALITY, label="quality")
             api_p_result = gr.Image(type="pil", format="png", label="result")
             api_p_btn = gr.Button("harmonize_painterly")

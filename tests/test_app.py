@@ -118,6 +118,17 @@ def test_build_demo_has_the_documented_components_and_endpoints() -> None:
     assert "local" in choices and set(choices) <= set(harmonization.available_methods())
 
 
+def test_the_api_page_offers_method_choices_and_named_outputs(client: Client) -> None:
+    info = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    method = info["/harmonize"]["parameters"][2]
+    assert method["component"] == "Dropdown" and "local" in method["type"]["enum"]
+    assert not {"painterly", "painterly-global"} & set(method["type"]["enum"])  # those go to /harmonize_painterly
+    assert "painterly" in info["/harmonize_painterly"]["parameters"][2]["type"]["enum"]
+    for name in ("/harmonize", "/run_portrait", "/run_composite"):
+        labels = [r.get("label") or "" for r in info[name]["returns"]]
+        assert labels and not any(label.startswith("value_") or not label for label in labels), (name, labels)
+
+
 def test_main_help_lists_host_port_share(capsys: pytest.CaptureFixture[str]) -> None:
     import app
 
