@@ -22,6 +22,7 @@ from harmonization.serving.jobs import (
     painterly_options,
     save_image,
 )
+from harmonization.serving.painterly_hints import painterly_hint
 from harmonization.serving.results import column_labels, input_stem, notes_markdown, save_results
 
 from .config import (
@@ -233,3 +234,28 @@ async def place_on_click(background: dict | str | None, event: gr.SelectData) ->
 def quality_visibility(method: str | None) -> gr.Radio:
     """The painterly quality choice is shown only for painterly methods."""
     return gr.Radio(visible=is_painterly(method))
+
+
+def painterly_note(method: str | None, quality: str | None, background: Any) -> str:
+    """The note under the painterly quality choice: the run's estimated time on this server (from the painting's
+    size, the quality's working size and steps) and a warning when the background looks too smooth for a painting.
+    Empty for photo methods or without a (readable) background."""
+    try:
+        if not is_painterly(method):
+            return ""
+        path = _gate().file(background)
+        if path is None:
+            return ""
+        hint = painterly_hint(path, quality, method or "painterly")
+    except Exception:  # noqa: BLE001  (a hint only: an unreadable upload gets its own message elsewhere)
+        return ""
+    if hint.gpu:
+        text = (f"Estimated time: at most about {hint.seconds} s once started (measured on a CPU; this server's "
+                "GPU should be faster), longer if other runs are queued.")
+    else:
+        text = (f"Estimated time: about {hint.seconds} s on this server once started (one CPU thread), longer if "
+                "other runs are queued.")
+    if not hint.looks_painted:
+        text += ("\n\nThis background looks smooth for a painting (little brush texture): painterly methods are "
+                 "made for paintings and may look odd on a photo; for a photo, choose a photo method.")
+    return text

@@ -20,6 +20,7 @@ from .examples import example_rows
 from .handlers import (
     api_harmonize_painterly,
     label_columns,
+    painterly_note,
     place_on_click,
     quality_visibility,
     run_composite,
@@ -85,6 +86,7 @@ def build_demo() -> gr.Blocks:
                     run_btn = gr.Button("Harmonize", variant="primary", elem_id="run_btn")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="stop_btn", min_width=80)
                     compare_btn = gr.Button("Compare all methods", elem_id="compare_btn")
+                painterly_hint = gr.Markdown("", elem_id="painterly_note")
             with gr.Tab("Composite + mask"):
                 comp_editor = _editor("Composite: upload, then paint over the pasted object", "comp_editor")
                 refine_btn2 = gr.Button("Refine mask edges", size="sm", elem_id="refine_mask_btn_composite")
@@ -157,6 +159,10 @@ def build_demo() -> gr.Blocks:
                           api_name=False, **lanes)
         for dropdown, radio in ((method, quality), (method2, quality2)):
             dropdown.change(quality_visibility, dropdown, radio, api_name=False, show_progress="hidden")
+        # The painterly run's time estimate and the "smooth for a painting" note (portrait tab: the background).
+        for trigger in (method.change, quality.change, bg_image.change):
+            trigger(painterly_note, [method, quality, bg_image], painterly_hint, api_name=False,
+                    show_progress="hidden", preprocess=False)
         bg_image.select(place_on_click, bg_image, [pos_x, pos_y], api_name=False, preprocess=False)
         uploads.wire(bg_image)  # unreadable or over-limit backgrounds: said (or downscaled) at upload
 
