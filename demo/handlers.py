@@ -239,11 +239,16 @@ def quality_visibility(method: str | None) -> gr.Radio:
 def painterly_note(method: str | None, quality: str | None, background: Any) -> str:
     """The note under the painterly quality choice: the run's estimated time on this server (from the painting's
     size, the quality's working size and steps) and a warning when the background looks too smooth for a painting.
-    Empty for photo methods or without a (readable) background."""
+    ``background``: the portrait tab's background file, or the composite editor's value (its image). Empty for
+    photo methods or without a (readable) background."""
     try:
         if not is_painterly(method):
             return ""
-        path = _gate().file(background)
+        if isinstance(background, dict) and "layers" in background:  # the composite editor's value
+            value = _gate().editor(background)
+            path = None if value is None else value["background"] or value["composite"]
+        else:
+            path = _gate().file(background)
         if path is None:
             return ""
         hint = painterly_hint(path, quality, method or "painterly")

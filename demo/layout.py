@@ -99,6 +99,7 @@ def build_demo() -> gr.Blocks:
                     run_btn2 = gr.Button("Harmonize", variant="primary", elem_id="run_btn_composite")
                     stop_btn2 = gr.Button("Stop", variant="stop", elem_id="stop_btn_composite", min_width=80)
                     compare_btn2 = gr.Button("Compare all methods", elem_id="compare_btn_composite")
+                painterly_hint2 = gr.Markdown("", elem_id="painterly_note_composite")
         adv = advanced.build_advanced()
         with gr.Row(equal_height=True):
             result_naive = gr.Image(label="Naive (cut and paste)", elem_id="result_naive", format="png",
@@ -159,9 +160,13 @@ def build_demo() -> gr.Blocks:
                           api_name=False, **lanes)
         for dropdown, radio in ((method, quality), (method2, quality2)):
             dropdown.change(quality_visibility, dropdown, radio, api_name=False, show_progress="hidden")
-        # The painterly run's time estimate and the "smooth for a painting" note (portrait tab: the background).
+        # The painterly run's time estimate and the "smooth for a painting" note (the painting: the portrait
+        # tab's background, the composite tab's image).
         for trigger in (method.change, quality.change, bg_image.change):
             trigger(painterly_note, [method, quality, bg_image], painterly_hint, api_name=False,
+                    show_progress="hidden", preprocess=False)
+        for trigger in (method2.change, quality2.change, comp_editor.upload, comp_editor.clear):  # not every stroke
+            trigger(painterly_note, [method2, quality2, comp_editor], painterly_hint2, api_name=False,
                     show_progress="hidden", preprocess=False)
         bg_image.select(place_on_click, bg_image, [pos_x, pos_y], api_name=False, preprocess=False)
         uploads.wire(bg_image)  # unreadable or over-limit backgrounds: said (or downscaled) at upload

@@ -36,3 +36,17 @@ def test_painterly_note_gives_the_time_and_warns_on_a_photo_background(page: Pag
     expect(note).not_to_contain_text("smooth", timeout=30_000)
     expect(note).to_contain_text(re.compile(r"about \d+ s on this server"))
     _screenshot(page, "painterly_note_painting")
+
+
+def test_painterly_note_on_the_composite_tab(page: Page) -> None:
+    from test_browser_page import COMPOSITE, _open_composite_tab, _upload_to
+
+    _open_composite_tab(page)
+    _upload_to(page, "comp_editor", COMPOSITE)
+    note = page.locator("#painterly_note_composite")
+    expect(note).not_to_contain_text("Estimated time")
+    page.locator("#method_composite input").click()
+    page.get_by_role("option", name=re.compile(r"Painterly")).first.click()
+    expect(note).to_contain_text(re.compile(r"about \d+ s on this server"), timeout=30_000)
+    expect(note).not_to_contain_text("smooth")  # the night cafe is a painting
+    _screenshot(page, "painterly_note_composite")

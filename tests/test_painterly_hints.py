@@ -67,3 +67,13 @@ def test_the_page_note_gives_the_estimate_and_warns_on_a_photo(tmp_path: Path) -
     outside = tmp_path / "painting.jpg"  # a readable image, but not an upload or example: never opened
     outside.write_bytes(Path(photo).read_bytes())
     assert painterly_note("painterly", "standard", str(outside)) == ""
+
+
+def test_the_composite_tab_note_reads_the_editor_image() -> None:
+    from demo.handlers import painterly_note
+
+    composite = str(EXAMPLES / "astronaut_in_cafe.png")  # the astronaut pasted into the night cafe (a painting)
+    value = {"background": composite, "layers": [], "composite": composite}
+    note = painterly_note("painterly", "standard", value)
+    assert "about " in note and "smooth" not in note
+    assert painterly_note("painterly", "standard", {"background": None, "layers": [], "composite": None}) == ""
