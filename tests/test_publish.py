@@ -15,6 +15,7 @@ import harmonization
 from harmonization.hub import get_checkpoint_spec, load_network, read_metadata, resolve_checkpoint
 from harmonization.hub.loading import clear_cache
 from harmonization.hub.publish import build_folder, main, our_checkpoints, publish
+from harmonization.models._pretrained import OUR_HUB_REVISION
 
 OURS = ["phnet-shared-photos", "fmm-shared-photos"]
 
@@ -111,7 +112,7 @@ def test_without_the_tag_nothing_is_downloaded(folder: Path, online: None, monke
     monkeypatch.setenv("HARMONIZATION_HUB_REPO", "someone/harmonization")
     with HubServer(folder, "someone/harmonization", "main") as hub:  # published, but never tagged
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
-        with pytest.raises(FileNotFoundError, match="someone/harmonization@checkpoints-v1"):
+        with pytest.raises(FileNotFoundError, match=f"someone/harmonization@{OUR_HUB_REVISION}"):
             resolve_checkpoint("phnet-shared-photos")
 
 
@@ -140,5 +141,5 @@ def test_publish_creates_the_repo_uploads_the_folder_and_tags_the_pinned_revisio
     assert api.calls[0][1] == {"repo_id": "someone/harmonization", "repo_type": "model", "exist_ok": True,
                                "private": False}
     assert api.calls[1][1]["folder_path"] == str(folder) and api.calls[1][1]["repo_id"] == "someone/harmonization"
-    assert {c[1]["tag"] for c in api.calls[2:]} == {"checkpoints-v1"}
+    assert {c[1]["tag"] for c in api.calls[2:]} == {OUR_HUB_REVISION}
     assert all(c[1]["revision"] == "c0ffee" for c in api.calls[2:])

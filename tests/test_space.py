@@ -11,6 +11,8 @@ from types import ModuleType
 import pytest
 from conftest import REPO_ROOT, load_script
 
+from harmonization.models._pretrained import OUR_HUB_REVISION
+
 KNOWN_HARDWARE = {"cpu-basic", "cpu-upgrade", "t4-small", "t4-medium", "l4x1", "a10g-small", "a10g-large",
                   "zero-a10g", "a100-large"}
 
@@ -77,6 +79,6 @@ def test_deploy_stages_the_app_without_tests_and_preloads_published_weights(depl
     assert "me/models" in card["models"] and "harmonization-toolkit/checkpoints" not in card["models"]
     names = [c[0] for c in api.calls]
     assert names == ["model_info", "create_repo", "add_space_variable", "upload_folder"]
-    assert api.calls[0][1] == ("me/models",) and api.calls[0][2] == {"revision": "checkpoints-v1"}
+    assert api.calls[0][1] == ("me/models",) and api.calls[0][2] == {"revision": OUR_HUB_REVISION}
     assert api.calls[2][1] == ("me/demo", "HARMONIZATION_HUB_REPO", "me/models")
     assert api.calls[3][2]["repo_type"] == "space" and api.calls[3][2]["folder_path"] == str(tmp_path / "s")

@@ -10,7 +10,8 @@ __all__ = ["OUR_HUB_ENV", "OUR_HUB_REPO", "OUR_HUB_REVISION", "our_hub_source"]
 
 OUR_HUB_REPO = "harmonization-toolkit/checkpoints"
 OUR_HUB_ENV = "HARMONIZATION_HUB_REPO"
-OUR_HUB_REVISION = "checkpoints-v1"
+OUR_HUB_REVISION = "checkpoints-v2"
+"""The tag of the shipped weights: v1 (trained on 114 shared photos), v2 (fine-tuned on the photo corpus)."""
 
 
 def our_hub_source(name: str) -> dict[str, str]:

@@ -510,8 +510,8 @@ PRETRAINED: tuple[dict, ...] = (
     dict(name="fmm-shared-photos", resolution=256, format="fmm-safetensors",
          sources=(our_hub_source("fmm-shared-photos"),
                   dict(kind="local", filename="fmm_shared_photos.safetensors", shipped=True)),
-         description="FMM trained by us on CPU on synthetic composites of 114 shared photos, runs at 256 px; see "
-                     "checkpoints/MODEL_CARD_fmm-shared-photos.md",
+         description="FMM trained by us on CPU on synthetic composites of 114 shared photos, then of the 231-photo "
+                     "corpus (v2); runs at 256 px, strength 0.6; see checkpoints/MODEL_CARD_fmm-shared-photos.md",
          license="MIT (our weights); trained on photos under CC0/CC-BY(-SA)/GPL/LGPL licences, see the model card",
          redistributable=True),
 )

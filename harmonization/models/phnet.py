@@ -553,6 +553,7 @@ PRETRAINED: tuple[dict, ...] = (
          sources=(our_hub_source("phnet-shared-photos"),
                   dict(kind="local", filename="phnet_shared_photos.safetensors", shipped=True)),
          description="PHNet (iharmony configuration) trained by us on CPU on synthetic composites of 114 shared "
-                     "photos, runs at 320 px; see checkpoints/MODEL_CARD_phnet-shared-photos.md",
+                     "photos, then of the 231-photo corpus (v2); runs at 320 px, strength 0.6; see "
+                     "checkpoints/MODEL_CARD_phnet-shared-photos.md",
          license=_OURS_LICENSE, redistributable=True),
 )
