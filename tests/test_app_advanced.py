@@ -201,7 +201,9 @@ def test_phone_photo_display_copy_then_full_resolution_result(client: Client, tm
         return handle_file(item if isinstance(item, str) else item["path"])
 
     editor = {"background": ref(value["background"]), "layers": [ref(x) for x in value["layers"]], "composite": None}
-    outputs = client.predict(editor, ref(str(tmp_path / "bg.png")), 0.4, 0.5, 0.5, False, "global",
+    # scale 0.4 of the background's height keeps the object's 1200 rows; its feet at (0.5, 0.7) put it back where
+    # it was cut (rows 900-2100, columns 1500-3100)
+    outputs = client.predict(editor, ref(str(tmp_path / "bg.png")), 0.4, 0.5, 0.7, False, "global",
                              api_name="/run_portrait_advanced")
     naive = _rgb(outputs[0])
     assert naive.shape == (height, width, 3)
