@@ -209,7 +209,9 @@ def test_stop_ends_a_running_painterly_job(page: Page) -> None:
     _stroke(page, "comp_editor", size, [(90, 260), (290, 260), (90, 360), (290, 360), (90, 460), (290, 460)])
     page.locator("#method_composite input").click()
     page.get_by_role("option", name=re.compile(r"Painterly")).first.click()
-    page.locator("#painterly_quality_composite input[type=radio][value='preview']").check()
+    # standard quality: the two painterly columns take long enough on any machine for Stop to land mid-run
+    # (a preview run, about 5 s since the two-pass rewrite, could end before the click reaches the server)
+    page.locator("#painterly_quality_composite input[type=radio][value='standard']").check()
     page.locator("#run_btn_composite").click()
     tracker = page.locator("#result_local [data-testid=status-tracker]")
     expect(tracker).to_contain_text(re.compile(r"Painterly fusion.*\d+(\.\d+)?%"), timeout=RUN_TIMEOUT_MS)

@@ -81,8 +81,11 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
                GRADIO_EXAMPLES_CACHE=str(tmp_path / "examples-cache"), PYTHONUNBUFFERED="1",
                HARMONIZATION_WARM_EXAMPLES="0")  # the examples' warm-up (demo/warm.py) would write its results into
     # the downloads folder while the test counts what one request left there (it did: 4 PNGs instead of 3)
+    # Ctrl-C must reach the server even when this test runs in a background job (whose commands start with SIGINT
+    # ignored, and Python then keeps ignoring it): the child starts with the default disposition.
     process = subprocess.Popen([sys.executable, str(REPO_ROOT / "app.py"), "--port", str(port)], cwd=tmp_path,
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     url = f"http://127.0.0.1:{port}/"
     import httpx
 
