@@ -10,15 +10,13 @@ import importlib.util
 import os
 from typing import Any
 
-import gradio as gr
-
 from harmonization.serving import jobs
 from harmonization.serving.advanced import parse_options_text
-from harmonization.serving.jobs import is_painterly, painterly_options, save_image
+from harmonization.serving.jobs import painterly_options, save_image
 
-from .config import DEFAULT_METHOD, DOWNLOADS_DIR, DOWNLOADS_TTL_S, FAST_LANE, PAINTERLY_LANE
+from .config import DEFAULT_METHOD, DOWNLOADS_DIR, DOWNLOADS_TTL_S, FAST_LANE
 from .durations import GPU_SECONDS
-from .handlers import _context, _gpu, _user_errors
+from .handlers import _context, _gpu, _user_errors, refuse_painterly
 
 MCP_ENV = "HARMONIZATION_MCP"
 
@@ -70,12 +68,7 @@ async def harmonize_with_options(composite: dict | str | None, mask: dict | str 
 
 async def _run(composite: Any, mask: Any, method: str, options: dict[str, Any]) -> Any:
     method = method or DEFAULT_METHOD
-    if is_painterly(method):
-        raise gr.Error(
-            f"Method {method!r} is a painterly method: it takes one to two minutes, so /harmonize (the fast photo "
-            f"methods) does not run it. Call /harmonize_painterly instead (its own queue, "
-            f"{PAINTERLY_LANE.workers} jobs at a time): client.predict(composite, mask, {method!r}, 'preview', "
-            "api_name='/harmonize_painterly').")
+    refuse_painterly(method)
     return await FAST_LANE.run(functools.partial(_harmonize_job, composite, mask, method, options))
 
 

@@ -159,6 +159,17 @@ async def run_composite(editor_value: dict | None, method: str, quality: str | N
     return await _lane_of(method).run(job, on_wait=_on_wait(progress))
 
 
+def refuse_painterly(method: str) -> None:
+    """The photo-method endpoints (/harmonize, /harmonize_options) refuse painterly methods, naming the endpoint
+    that runs them, so that a slow job is never started by accident."""
+    if is_painterly(method):
+        raise gr.Error(
+            f"Method {method!r} is a painterly method: it takes one to two minutes, so /harmonize (the fast photo "
+            f"methods) does not run it. Call /harmonize_painterly instead (its own queue, "
+            f"{PAINTERLY_LANE.workers} jobs at a time): client.predict(composite, mask, {method!r}, 'preview', "
+            "api_name='/harmonize_painterly').")
+
+
 @_gpu()
 def _harmonize_job(progress: gr.Progress | None, *args: Any) -> str:
     return save_image(jobs.harmonize_files(_context(progress), *args), DOWNLOADS_DIR, DOWNLOADS_TTL_S)
@@ -172,12 +183,7 @@ async def api_harmonize(composite: dict | str | None, mask: dict | str | None, m
     here with a pointer to /harmonize_painterly, so that a slow job is never started by accident.
     """
     method = method or DEFAULT_METHOD
-    if is_painterly(method):
-        raise gr.Error(
-            f"Method {method!r} is a painterly method: it takes one to two minutes, so /harmonize (the fast photo "
-            f"methods) does not run it. Call /harmonize_painterly instead (its own queue, "
-            f"{PAINTERLY_LANE.workers} jobs at a time): client.predict(composite, mask, {method!r}, 'preview', "
-            "api_name='/harmonize_painterly').")
+    refuse_painterly(method)
     return await FAST_LANE.run(functools.partial(_harmonize_job, None, composite, mask, method, {}))
 
 
