@@ -11,9 +11,11 @@ downloads (``playwright install``) are not used.
 
 from __future__ import annotations
 
+import faulthandler
 import io
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -240,6 +242,16 @@ def test_run_without_painted_mask_shows_error(page: Page) -> None:
     _screenshot(page, "no_mask_error")
 
 
+def _report_hang(page: Page) -> None:
+    """What the page and the in-process server were doing when Auto mask hung (to find the intermittent bug)."""
+    from demo.config import FAST_LANE, MASK_LANE, PAINTERLY_LANE
+
+    text = page.locator("#fg_editor [data-testid=status-tracker]").all_inner_texts()
+    lanes = {lane.name: (lane.running, lane.waiting) for lane in (FAST_LANE, MASK_LANE, PAINTERLY_LANE)}
+    print(f"\nAuto mask hung: editor status {text!r}; lanes (running, waiting): {lanes}", file=sys.stderr)
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+
+
 def test_auto_mask_and_click_to_place(page: Page) -> None:
     """Auto subject mask instead of painting, then a click on the background places the subject there."""
     portrait = EXAMPLES / "matplotlib_grace_hopper.jpg"
@@ -263,6 +275,7 @@ def test_auto_mask_and_click_to_place(page: Page) -> None:
             if attempt == 1:
                 raise
             _screenshot(page, "auto_mask_hung_first_attempt")
+            _report_hang(page)
             page.reload()
 
     _upload_background(page, PAINTING)
