@@ -40,6 +40,7 @@ from ..image_io import (
 from ..ops.mask import dilate, erode, mask_bbox
 from ..pipelines.compose import place_foreground
 from .jobs import JobContext, _finite, center_from_feet
+from .lanes import torch_threads
 
 __all__ = ["DEFAULT_SCALE_RANGE", "MAX_WIDTH_SHARE", "PREVIEW_LONG_SIDE", "PORTRAIT_WORK_SIDE", "Preview",
            "default_scale", "placement_preview"]
@@ -209,7 +210,9 @@ def placement_preview(ctx: JobContext, fg_value: Any, background: Any, scale: fl
     (pw, ph), (bw, bh) = image_size(portrait_file), image_size(background)
     if pw * ph > MAX_PIXELS or bw * bh > MAX_PIXELS:
         return None  # the upload check and the run say so
-    with ctx.memory.reserve(_FIXED_BYTES + _BYTES_PER_PIXEL * (pw * ph + bw * bh), on_wait=ctx.wait_message):
+    # Tensors of a few hundred pixels: one torch thread is fastest (several wait on each other on a busy machine).
+    with torch_threads(1), ctx.memory.reserve(_FIXED_BYTES + _BYTES_PER_PIXEL * (pw * ph + bw * bh),
+                                              on_wait=ctx.wait_message):
         portrait, mask8 = editor_to_image_and_mask(fg_value)
         if mask8 is None:
             return None
@@ -217,11 +220,13 @@ def placement_preview(ctx: JobContext, fg_value: Any, background: Any, scale: fl
         if size != (portrait.shape[1], portrait.shape[0]):
             portrait, mask8 = resize_rgb8(portrait, size, "bilinear"), resize_mask8(mask8, size)
         subject, mask = rgb8_to_tensor(portrait), load_mask(mask8)
+        del portrait, mask8
         scene = _background_thumbnail(background, long_side)
-    proposed = default_scale(mask, (bw, bh))
-    if proposed is None:
-        return None  # painted, but nothing at 0.5 or more (a faint stroke): the run refuses it with its message
-    used = proposed if scale is None else scale
-    composite, alpha = place_foreground(subject, mask, scene, scale=used, center=center_from_feet(pos_x, pos_y, used),
-                                        flip=flip, decontaminate=False)
-    return Preview(tensor_to_pil(_outline(composite, alpha, color)), used, proposed)
+        proposed = default_scale(mask, (bw, bh))
+        if proposed is None:
+            return None  # painted, but nothing at 0.5 or more (a faint stroke): the run refuses it with its message
+        used = proposed if scale is None else scale
+        composite, alpha = place_foreground(subject, mask, scene, scale=used,
+                                            center=center_from_feet(pos_x, pos_y, used), flip=flip,
+                                            decontaminate=False)
+        return Preview(tensor_to_pil(_outline(composite, alpha, color)), used, proposed)
