@@ -193,7 +193,12 @@ def test_phone_photo_display_copy_then_full_resolution_result(client: Client, tm
     photo[900:2100, 1500:3100:2] = (150, 90, 30)
     Image.fromarray(photo).save(tmp_path / "phone.png", compress_level=1)
     Image.fromarray(np.full((height, width, 3), (90, 140, 90), np.uint8)).save(tmp_path / "bg.png")
-    value = client.predict(_editor(tmp_path / "phone.png"), "box", "1400, 800, 3200, 2200", api_name="/object_mask")
+    # A stroke was painted (a scribble on the object): the display copy is sent (before any stroke the upload
+    # itself comes back, see tests/test_editor_proxy.py: Gradio's editor would draw the mask off the subject).
+    scribble = np.zeros((height, width), bool)
+    scribble[1400:1440, 2000:2600] = True
+    value = client.predict(_editor(tmp_path / "phone.png", _layer(tmp_path, "scribble.png", scribble)), "box",
+                           "1400, 800, 3200, 2200", api_name="/object_mask")
     shown = _rgb(value["background"])
     assert shown.shape == (1336, 2048, 3)  # long side 2048, aspect kept
 

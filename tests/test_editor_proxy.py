@@ -16,8 +16,9 @@ from harmonization.image_io import (
     editor_to_image_and_mask,
     strokes_box,
 )
+from harmonization.image_io.editor_frame import frame_of, stroked_since
 from harmonization.serving import MemoryBudget, UploadGate
-from harmonization.serving.jobs import JobContext, mask_tool_full, run_composite
+from harmonization.serving.jobs import JobContext, mask_tool_framed, mask_tool_full, run_composite
 
 COLOR = (255, 45, 111)
 
@@ -134,3 +135,62 @@ def test_phone_photo_3000x4496_through_the_mask_tool(ctx: JobContext, tmp_path: 
     alpha = value["layers"][0][..., 3]
     assert alpha.shape == (2048, 1367)
     assert alpha[1024, 683] == 255 and alpha[20, 20] == 0
+
+
+def _shown(tmp_path: Path, value: dict, name: str) -> dict:
+    """What the page sends back after a tool call: the picture and the layer it was sent, as files."""
+    picture = value["background"]
+    if not isinstance(picture, str):
+        picture = _save(tmp_path, f"{name}_shown.png", picture)
+    return {"background": picture, "layers": [_save(tmp_path, f"{name}_layer.png", value["layers"][0])],
+            "composite": None}
+
+
+def test_before_any_stroke_the_tools_keep_the_uploads_frame(ctx: JobContext, tmp_path: Path) -> None:
+    """Issue 15's open defect: Gradio's editor draws a mask sent before any stroke in the upload's frame, so a tool
+    called on an upload larger than the canvas with nothing painted sends the upload back as it is (not a display
+    copy), and keeps doing so until a stroke is painted; after one, the display copy starts and stays."""
+    width, height, canvas = 300, 450, (256, 256)
+    full = _save(tmp_path, "photo.png", _photo(width, height))
+    box = "60, 120, 240, 330"
+    value, kept, frame = mask_tool_framed(ctx, {"background": full, "layers": [], "composite": None}, "object",
+                                          canvas=canvas, color=COLOR, box=box)
+    assert value["background"] == full and kept is None  # the upload itself, no display copy
+    assert value["layers"][0].shape == (height, width, 4)
+    assert value["layers"][0][height // 2, width // 2, 3] == 255
+    # The page sends it back untouched (no stroke): a second tool keeps the frame too.
+    again = _shown(tmp_path, value, "again")
+    value2, kept2, frame2 = mask_tool_framed(ctx, again, "refine", canvas=canvas, color=COLOR, frame=frame)
+    assert value2["background"] == full and kept2 is None and value2["layers"][0].shape == (height, width, 4)
+    # One stroke (a dab in a corner) since: the display copy starts, the full file is kept for the run.
+    stroked = np.asarray(value2["layers"][0]).copy()
+    stroked[10:40, 10:40] = (*COLOR, 255)
+    touched = {"background": full, "layers": [_save(tmp_path, "stroked.png", stroked)], "composite": None}
+    value3, kept3, frame3 = mask_tool_framed(ctx, touched, "refine", canvas=canvas, color=COLOR, frame=frame2)
+    assert kept3 == full and value3["background"].shape == (256, 171, 3)
+    assert value3["layers"][0].shape == (256, 171, 4)
+    # The display copy sent back without a stroke: it stays a display copy of the same size.
+    value4, kept4, _ = mask_tool_framed(ctx, _shown(tmp_path, value3, "copy"), "refine", canvas=canvas,
+                                        color=COLOR, full_image=kept3, frame=frame3)
+    assert kept4 == full and value4["background"].shape == (256, 171, 3)
+    # Without a frame (the first call since the upload), anything painted counts as a stroke.
+    _, kept5, _ = mask_tool_framed(ctx, touched, "refine", canvas=canvas, color=COLOR)
+    assert kept5 == full
+
+
+def test_stroked_since_compares_the_layer_with_what_was_sent() -> None:
+    alpha = np.zeros((450, 300), np.uint8)
+    alpha[100:300, 80:220] = 255
+    frame = frame_of((300, 450), alpha)
+    assert not stroked_since(frame, (300, 450), alpha.copy())
+    scaled = np.asarray(Image.fromarray(alpha).resize((600, 900), Image.BILINEAR))  # the same mask, scaled up
+    assert not stroked_since(frame, (300, 450), scaled)
+    dab = alpha.copy()
+    dab[5:25, 5:25] = 255  # a 20 px dab of the brush
+    assert stroked_since(frame, (300, 450), dab)
+    erased = alpha.copy()
+    erased[150:180, 100:130] = 0
+    assert stroked_since(frame, (300, 450), erased)
+    assert not stroked_since(frame, (200, 450), dab)  # another picture now: keep what the editor shows
+    assert stroked_since(None, (300, 450), alpha) and not stroked_since(None, (300, 450), None)
+    assert stroked_since("not a frame", (300, 450), alpha)

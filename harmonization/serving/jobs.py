@@ -30,6 +30,7 @@ from ..image_io import (
     mask_to_editor_layer,
     strokes_box,
 )
+from ..image_io.editor_frame import EditorFrame, frame_of, stroked_since
 from ..pipelines.comparison import ColumnResult, Comparison, compare, compare_all
 from ..pipelines.registry import available_methods, get_method, list_methods
 from .disk import sweep_older_than
@@ -37,7 +38,7 @@ from .memory import MemoryBudget, estimate_job_bytes
 from .uploads import UploadGate
 
 __all__ = ["DEFAULT_PAINTERLY_QUALITY", "PAINTERLY_QUALITY", "JobContext", "center_from_feet", "harmonize_files",
-           "is_painterly", "mask_tool", "mask_tool_full", "method_choices", "painterly_methods",
+           "is_painterly", "mask_tool", "mask_tool_framed", "mask_tool_full", "method_choices", "painterly_methods",
            "painterly_options", "run_composite", "run_portrait", "save_columns", "save_comparison", "save_image",
            "unavailable_note"]
 
@@ -228,8 +229,18 @@ def mask_tool(ctx: JobContext, editor_value: Any, tool: str, *, canvas: tuple[in
 def mask_tool_full(ctx: JobContext, editor_value: Any, tool: str, *, canvas: tuple[int, int],
                    color: tuple[int, int, int], full_image: Any = None, strokes: str = "scribbles",
                    box: Any = None) -> tuple[dict[str, Any], str | None]:
+    """:func:`mask_tool_framed` as the first call since the upload: ``(editor value, full file)``."""
+    value, full, _ = mask_tool_framed(ctx, editor_value, tool, canvas=canvas, color=color, full_image=full_image,
+                                      strokes=strokes, box=box)
+    return value, full
+
+
+def mask_tool_framed(ctx: JobContext, editor_value: Any, tool: str, *, canvas: tuple[int, int],
+                     color: tuple[int, int, int], full_image: Any = None, strokes: str = "scribbles",
+                     box: Any = None, frame: Any = None) -> tuple[dict[str, Any], str | None, EditorFrame]:
     """A mask tool on the editor's image; returns the editor value with the mask as its brush layer (at the size of
-    the image the editor shows) and the full-resolution file the editor then shows a display copy of.
+    the image the editor shows), the full-resolution file the editor then shows a display copy of, and the
+    :class:`~harmonization.image_io.editor_frame.EditorFrame` to hand to the next call.
 
     ``canvas``: the largest image the editor shows as it is (a larger one comes back as a display copy).
 
@@ -240,11 +251,16 @@ def mask_tool_full(ctx: JobContext, editor_value: Any, tool: str, *, canvas: tup
         full_image: the full-resolution file the editor shows a display copy of (what an earlier call returned),
             or ``None``; ignored when the editor now shows another picture.
         box: ``(x0, y0, x1, y1)`` in the full image's pixels (``"object"`` only), or ``None``.
+        frame: what the last call returned for this editor since its upload (``None``: none since).
 
     Returns:
-        ``(editor value, full file)``. An image larger than the canvas is shown as a display copy (long side
+        ``(editor value, full file, frame)``. An image larger than the canvas is shown as a display copy (long side
         :data:`~harmonization.image_io.DISPLAY_LONG_SIDE`) and the full file is returned, for the next tool call
-        and the run; otherwise the full file is ``None``. The mask is computed at full resolution either way.
+        and the run; otherwise the full file is ``None``. The mask is computed at full resolution either way. But
+        while no brush stroke was committed since the editor got its picture (``stroked_since`` in
+        :mod:`harmonization.image_io.editor_frame`), the picture keeps the size the editor shows: an upload larger
+        than the canvas comes back as it is (Gradio's editor would draw the mask in the upload's frame, off the
+        subject).
     """
     if tool not in ("auto", "object", "refine"):
         raise ValueError(f"Unknown mask tool {tool!r}; expected 'auto', 'object' or 'refine'.")
@@ -277,15 +293,21 @@ def mask_tool_full(ctx: JobContext, editor_value: Any, tool: str, *, canvas: tup
             raise ValueError("No mask painted: paint roughly over the subject, then refine its edges.")
         else:
             mask = refine_mask(image, painted)
-        shown = editor_display_copy(image, canvas)
+        received = image_size(image_file)
+        from_full = received != (image.shape[1], image.shape[0])  # the editor shows a display copy of ``full``
+        if from_full or stroked_since(frame, received, painted):
+            shown = editor_display_copy(image, canvas)
+        else:
+            shown = image  # no stroke since the editor got this upload: keep its frame (see editor_frame)
         # At the size of the image the editor shows (not padded to a canvas: see demo.config.EDITOR_CANVAS_SIZE).
         layer = mask_to_editor_layer(load_mask(mask, size=(image.shape[1], image.shape[0])), color,
                                      size=(shown.shape[1], shown.shape[0]))
         # The uploaded file itself when the editor shows it as it is (its name then names the results, and nothing
         # is encoded again); else the display copy.
-        picture: Any = image_file if shown is image and full is None else shown
+        picture: Any = image_file if shown is image and not from_full else shown
         value = {"background": picture, "layers": [layer], "composite": picture}
-        return value, (source if shown is not image else None)
+        sent = frame_of((shown.shape[1], shown.shape[0]), layer[..., 3])
+        return value, (source if shown is not image else None), sent
 
 
 def _box(value: Any) -> tuple[float, float, float, float]:
