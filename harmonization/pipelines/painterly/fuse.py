@@ -8,8 +8,10 @@ style level comes from the painting (:func:`~.settings.estimate_style_level`) un
   3x3 patches matched independently at relu3_1, relu4_1, relu5_1; Gram + content (relu4_1) + TV losses;
 * pass 2 at the working size, from the upsampled pass-1 result: one consistent mapping at relu4_1 propagated to
   relu1_1..relu4_1; Gram (relu1_1..relu4_1) + histogram (relu1_1, relu4_1) + content + TV losses;
-* post-process: chrominance denoising (working size), the painting's fine texture (full resolution), feathered
-  blend (the painting beyond ``2 * max(2, ceil(2 / working_scale))`` pixels of the mask is bit-identical).
+* post-process: chrominance denoising (working size), the painting's fine texture (full resolution), the photo's
+  luminance structure between that texture's scale and a few working pixels (the object stays recognisable at a
+  low working size), feathered blend (the painting beyond ``2 * max(2, ceil(2 / working_scale))`` pixels of the
+  mask is bit-identical).
 
 Global mode: neural style transfer of the whole composite towards the painting's Gram matrices, coarse to fine.
 
@@ -37,7 +39,7 @@ from ...ops.mask import check_image, check_mask, dilate, mask_bbox
 from ...ops.style import carry_mask_down, resize_mask
 from .matching import consistent_targets, global_targets, independent_targets, valid_candidates
 from .optimise import PassInputs, compute_dtype, features, optimise
-from .postprocess import blend_band, rebuild_detail
+from .postprocess import blend_band, rebuild_detail, restore_structure
 from .settings import (
     DEFAULT_STEPS,
     DEFAULT_STYLE_STRENGTH,
@@ -292,6 +294,9 @@ def _fuse_local(vgg: VGGFeatures, comp: Tensor, support: Tensor, style_strength:
     if cfg.detail > 0:
         fused_crop = rebuild_detail(vgg, cfg, result2, fused_crop, region, sc2.painting, paint2[cfg.detail_layer],
                                     sc2.painting_obj, comp, (crop.y0, crop.x0), dtype)
+    window = (..., slice(crop.y0, crop.y1), slice(crop.x0, crop.x1))
+    fused_crop = restore_structure(fused_crop, comp[window], support[window], cfg.detail_sigma,
+                                   cfg.structure_px / crop.scale, cfg.structure)
     fused = comp.clone()
     fused[..., crop.y0:crop.y1, crop.x0:crop.x1] = fused_crop
     out = blend_band(fused, comp, support, crop.band)

@@ -9,7 +9,11 @@
    smoothness, and copies coherent pieces of strokes; made consistent by neighbour voting); the painting's own fine
    texture (image minus a Gaussian blur) is fetched at FULL resolution through that match field, scaled to the
    stroke strength of the painting around the region, and replaces the region's fine texture.
-3. :func:`blend_band`: a feathered blend that is exactly 0 beyond ``2 * band`` pixels, so the painting there is
+3. :func:`restore_structure`: the optimisation cannot keep the photo's structure finer than a few working pixels
+   (at "preview", 256 px for the whole image, a face's eyes and mouth are one or two pixels), so the luminance band
+   between the fine texture's cut-off and ``structure_px`` working pixels (in full-resolution pixels) is taken from
+   the photo: the object stays recognisable while its colours and strokes stay the painting's.
+4. :func:`blend_band`: a feathered blend that is exactly 0 beyond ``2 * band`` pixels, so the painting there is
    bit-identical to the input.
 """
 
@@ -22,14 +26,15 @@ from kornia.filters import gaussian_blur2d
 from torch import Tensor
 
 from ...models.vgg import VGGFeatures
-from ...ops.mask import blend, dilate, feather
+from ...ops.color import lab_to_rgb, rgb_to_lab
+from ...ops.mask import blend, dilate, erode, feather
 from ...ops.matching import consistent_matches, match_patches, resample_by_matches
 from ...ops.style import carry_mask_down, resize_mask
 from .matching import valid_candidates
 from .optimise import features
 from .settings import FusionSettings
 
-__all__ = ["blend_band", "fine_texture", "rebuild_detail"]
+__all__ = ["blend_band", "fine_texture", "rebuild_detail", "restore_structure"]
 
 _MAX_DETAIL_GAIN = 2.5
 
@@ -88,6 +93,38 @@ def rebuild_detail(vgg: VGGFeatures, cfg: FusionSettings, result: Tensor, fused_
     gain = float((want / have.clamp_min(1e-12)).sqrt().clamp(1.0 / _MAX_DETAIL_GAIN, _MAX_DETAIL_GAIN))
     own = fine_texture(fused_crop, cfg.detail_sigma)
     return (fused_crop + cfg.detail * inside * (gain * copied - own)).clamp(0.0, 1.0)
+
+
+def _blur(image: Tensor, sigma: float) -> Tensor:
+    size = 2 * max(1, math.ceil(3.0 * sigma)) + 1
+    return gaussian_blur2d(image, (size, size), (sigma, sigma), border_type="replicate")
+
+
+def restore_structure(fused_crop: Tensor, composite_crop: Tensor, support_crop: Tensor, low_sigma: float,
+                      high_sigma: float, amount: float = 1.0) -> Tensor:
+    """Put the photo's luminance structure between two scales back into the region (Lab L only).
+
+    The band is ``blur(L, low_sigma) - blur(L, high_sigma)`` (Gaussian sigmas in pixels); ``amount`` of the
+    result's band is replaced by the photo's inside the support (eroded by 2 px and feathered, so the paste edge and
+    the painting around it are untouched). Nothing changes when ``high_sigma <= low_sigma`` or ``amount <= 0``.
+
+    Args:
+        fused_crop: ``(1, 3, H, W)`` the fused result in [0, 1] (full resolution, the crop).
+        composite_crop: ``(1, 3, H, W)`` the naive composite there (the photo inside the support).
+        support_crop: ``(1, 1, H, W)`` binary pasted region.
+        low_sigma, high_sigma: the band's finest and coarsest scale (pixels).
+        amount: 0..1.
+
+    Returns:
+        ``(1, 3, H, W)`` in [0, 1].
+    """
+    if amount <= 0 or high_sigma <= low_sigma:
+        return fused_crop
+    lab = rgb_to_lab(fused_crop)
+    light, photo = lab[:, :1], rgb_to_lab(composite_crop)[:, :1]
+    band = (_blur(photo, low_sigma) - _blur(photo, high_sigma)) - (_blur(light, low_sigma) - _blur(light, high_sigma))
+    weight = amount * _blur(erode(support_crop, 2), 2.0)
+    return lab_to_rgb(torch.cat([light + weight * band, lab[:, 1:]], dim=1)).clamp(0.0, 1.0)
 
 
 def blend_band(fused: Tensor, composite: Tensor, support: Tensor, band: int) -> Tensor:

@@ -82,6 +82,10 @@ class FusionSettings:
         detail: post-process: amount (0..1) of the painting's fine texture that replaces the region's own.
         detail_sigma: cut-off of that texture (Gaussian sigma, full-resolution pixels).
         detail_layer: layer whose patches are matched for the detail step.
+        structure: post-process: amount (0..1) of the photo's luminance structure put back between ``detail_sigma``
+            and ``structure_px`` working pixels (see :func:`~.postprocess.restore_structure`); 0 = off.
+        structure_px: the coarsest scale of that band, in working pixels (finer than this the optimisation cannot
+            keep the photo's shapes: at a low working size, such as "preview", that band holds a face's features).
     """
 
     mode: str
@@ -97,6 +101,8 @@ class FusionSettings:
     detail: float = 0.0
     detail_sigma: float = 1.5
     detail_layer: str = "relu4_1"
+    structure: float = 0.0
+    structure_px: float = 2.0
 
 
 def check_style_strength(style_strength: object) -> None:
@@ -126,7 +132,7 @@ def settings_for(mode: Literal["local", "global"], style_level: float = 5.0) -> 
                              histogram_weight=1.0 * k, tv_weight=0.5)
         return FusionSettings(mode="local", level=float(style_level), passes=(pass1, pass2),
                               color_init=min(1.0, 0.3 + 0.06 * style_level), chroma_radius=3,
-                              detail=min(1.0, 0.55 + 0.15 * style_level))
+                              detail=min(1.0, 0.55 + 0.15 * style_level), structure=1.0)
     if mode == "global":
         single = PassSettings(style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
                               histogram_layers=(), content_weight=1.0, style_weight=5.0 * k, histogram_weight=0.0,
