@@ -1,5 +1,6 @@
 """What the page does in the browser: scroll to the results when they arrive, say so when the editor cannot start
-(no WebGL), and narrower margins on phone-width screens. Plain JavaScript and CSS strings, attached in
+(no WebGL), examples' tables that fit their box, and a compact phone-width layout (narrower margins, Harmonize and
+Stop kept at the bottom of the screen). Plain JavaScript and CSS strings, attached in
 :mod:`demo.layout` (no server work)."""
 
 from __future__ import annotations
@@ -34,10 +35,24 @@ NO_WEBGL_JS = """() => {
 MOBILE_CSS = """
 #no_webgl { display: none; padding: 0.75em 1em; border: 1px solid #d97706; border-radius: 6px;
             background: #fffbeb; color: #92400e; }
+/* The examples' tables fit their box: columns share its width, long headers wrap, thumbnails shrink (the
+   headers are the inputs' long labels and pushed the table sideways, at 1400 px as at 390 px). */
+#examples_portrait table, #examples_composite table { table-layout: fixed; width: 100% !important; }
+#examples_portrait th, #examples_composite th, #examples_portrait td, #examples_composite td {
+  white-space: normal !important; overflow-wrap: anywhere; word-break: break-word; }
+#examples_portrait td img, #examples_composite td img { max-width: 100%; height: auto; }
+#examples_portrait td > span > div, #examples_composite td > span > div { max-width: 100%; }
 @media (max-width: 640px) {
   #fg_editor, #comp_editor { min-height: 320px; }
   #result_notes, #downloads { font-size: 0.9em; }
-  .gradio-container { padding-left: 4px !important; padding-right: 4px !important; }
+  .gradio-container { padding-left: 4px !important; padding-right: 4px !important; padding-bottom: 72px !important; }
+  /* Compact: Harmonize and Stop stay at the bottom of the screen (the run row is far below the editor there). */
+  #run_btn, #run_btn_composite { position: fixed; right: 12px; bottom: 12px; z-index: 60; width: auto;
+                                 min-width: 150px; box-shadow: 0 2px 10px rgba(0, 0, 0, 0.35); }
+  #stop_btn, #stop_btn_composite { position: fixed; right: 174px; bottom: 12px; z-index: 60; width: auto;
+                                   min-width: 80px; box-shadow: 0 2px 10px rgba(0, 0, 0, 0.35); }
+  #examples_portrait th, #examples_composite th { font-size: 0.75em; padding: 4px 2px; }
+  #examples_portrait td, #examples_composite td { padding: 4px 2px; font-size: 0.8em; }
 }
 """
 

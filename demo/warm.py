@@ -3,7 +3,8 @@
 The examples are cached lazily (``cache_mode="lazy"``: the server starts at once); :func:`start` then runs each
 example once in a daemon thread, in the lanes like any request, so that the first visitor who clicks one gets the
 cached result. A click while its example is being computed waits for it (Gradio's per-example lock) instead of
-computing it twice. ``HARMONIZATION_WARM_EXAMPLES=0`` turns it off (tests, scripts).
+computing it twice. Rows registered as slow (the painterly example) are warmed after every other row, so that the
+photo examples are ready first. ``HARMONIZATION_WARM_EXAMPLES=0`` turns it off (tests, scripts).
 """
 
 from __future__ import annotations
@@ -12,17 +13,32 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import gradio as gr
 
 WARM_ENV = "HARMONIZATION_WARM_EXAMPLES"
 _PENDING: list[gr.Examples] = []
+_SLOW: dict[int, Callable[[list[Any]], bool]] = {}  # id(examples) -> which of its rows are warmed last
 
 
-def later(examples: gr.Examples) -> gr.Examples:
-    """Register ``examples`` (built with ``cache_examples=True, cache_mode="lazy"``) for :func:`start`."""
+def later(examples: gr.Examples, slow: Callable[[list[Any]], bool] | None = None) -> gr.Examples:
+    """Register ``examples`` (built with ``cache_examples=True, cache_mode="lazy"``) for :func:`start`; rows for
+    which ``slow(row)`` is true are warmed after every other registered row."""
     _PENDING.append(examples)
+    if slow is not None:
+        _SLOW[id(examples)] = slow
     return examples
+
+
+def order() -> list[tuple[gr.Examples, int]]:
+    """The (examples, row index) pairs in the order :func:`warm` computes them: the slow rows last."""
+    fast, slow = [], []
+    for examples in _PENDING:
+        is_slow = _SLOW.get(id(examples))
+        for index, row in enumerate(examples.examples):
+            (slow if is_slow is not None and is_slow(row) else fast).append((examples, index))
+    return fast + slow
 
 
 def enabled() -> bool:
@@ -32,17 +48,16 @@ def enabled() -> bool:
 def warm(log: Callable[[str], None] = print) -> list[float]:
     """Compute every registered example that is not cached yet (in this thread); returns the seconds each took."""
     seconds = []
-    for examples in list(_PENDING):
+    for examples, index in order():
         label = examples.dataset.label
-        for index in range(len(examples.examples)):
-            t0 = time.perf_counter()
-            try:
-                examples.load_from_cache(index)  # computes and stores it unless cached (under its lock)
-            except Exception as exc:  # noqa: BLE001  (a broken example must not stop the server; say so)
-                log(f"Example {index} of {label!r} could not be cached: {exc}")
-                continue
-            seconds.append(time.perf_counter() - t0)
-            log(f"Example {index} of {label!r} cached in {seconds[-1]:.1f} s.")
+        t0 = time.perf_counter()
+        try:
+            examples.load_from_cache(index)  # computes and stores it unless cached (under its lock)
+        except Exception as exc:  # noqa: BLE001  (a broken example must not stop the server; say so)
+            log(f"Example {index} of {label!r} could not be cached: {exc}")
+            continue
+        seconds.append(time.perf_counter() - t0)
+        log(f"Example {index} of {label!r} cached in {seconds[-1]:.1f} s.")
     return seconds
 
 
