@@ -16,7 +16,7 @@ from harmonization.serving.jobs import (
 from . import advanced, client, compare, masks, uploads, warm
 from .api import harmonize, harmonize_with_options
 from .config import BRUSH_COLOR, CACHE_TTL_S, DEFAULT_METHOD, EDITOR_CANVAS_SIZE, TITLE
-from .examples import example_rows
+from .examples import example_rows, one_progress, slow_example
 from .handlers import (
     api_harmonize_painterly,
     label_columns,
@@ -126,13 +126,15 @@ def build_demo() -> gr.Blocks:
         # reference). concurrency_limit=None: the handlers are async and wait for their lane (FAST_LANE,
         # PAINTERLY_LANE, MASK_LANE), which bounds the work; a waiting request holds no thread.
         lanes = {"concurrency_limit": None, "preprocess": False}
+        # A run's progress shows once, on the chosen method's column (every output showed the same bar and timer).
+        runs = {**lanes, "show_progress_on": [result_local]}
         # The runs take the Advanced values and the full-resolution file behind a phone photo's display copy (a
         # State: not part of the API, whose inputs are the page's first ones plus the Advanced values).
         run = run_btn.click(advanced.run_portrait_advanced, [*portrait_inputs, quality, *adv.inputs, fg_full],
-                            outputs, api_name="run_portrait_advanced", **lanes)
+                            outputs, api_name="run_portrait_advanced", **runs)
         run2 = run_btn2.click(advanced.run_composite_advanced, [comp_editor, method2, quality2, *adv.inputs,
                                                                 comp_full], outputs, api_name="run_composite_advanced",
-                              **lanes)
+                              **runs)
         for event, chosen in ((run, method), (run2, method2)):  # then: columns labelled, results scrolled to
             event.success(label_columns, chosen, outputs[:4], api_name=False, show_progress="hidden",
                           queue=False).then(None, None, None, js=client.SCROLL_TO_RESULTS_JS)
@@ -141,9 +143,9 @@ def build_demo() -> gr.Blocks:
             button.click(None, None, None, cancels=[run, run2], api_name=False, queue=False)
         with gr.Row(visible=False):  # /run_portrait and /run_composite as before (API only): the same inputs
             api_run_btn, api_run_btn2 = gr.Button("run_portrait"), gr.Button("run_composite")
-        api_run_btn.click(run_portrait, [*portrait_inputs, quality], outputs, api_name="run_portrait", **lanes)
+        api_run_btn.click(run_portrait, [*portrait_inputs, quality], outputs, api_name="run_portrait", **runs)
         api_run_btn2.click(run_composite, [comp_editor, method2, quality2], outputs, api_name="run_composite",
-                           **lanes)
+                           **runs)
         compare_btn.click(compare.compare_all, [*portrait_inputs[:6], compare_painterly, quality, *adv.inputs,
                                                 fg_full], gallery, api_name="compare_all", **lanes)
         compare_btn2.click(compare.compare_all_composite, [comp_editor, compare_painterly, quality2, *adv.inputs,
@@ -173,12 +175,15 @@ def build_demo() -> gr.Blocks:
 
         portrait_rows, composite_rows = example_rows()
         if portrait_rows:
-            warm.later(gr.Examples(portrait_rows, portrait_inputs, outputs, fn=run_portrait, cache_examples=True,
-                                   cache_mode="lazy", label="Examples: portrait + background", preprocess=False))
+            one_progress(warm.later(gr.Examples(  # with the painterly quality: the painterly row runs at preview
+                portrait_rows, [*portrait_inputs, quality], outputs, fn=run_portrait, cache_examples=True,
+                cache_mode="lazy", label="Examples: portrait + background", preprocess=False,
+                elem_id="examples_portrait"), slow=slow_example), result_local)
         if composite_rows:
             composite_examples = warm.later(gr.Examples(
                 composite_rows, [comp_editor, method2], outputs, fn=run_composite, cache_examples=True,
-                cache_mode="lazy", label="Examples: composite + mask", preprocess=False))
+                cache_mode="lazy", label="Examples: composite + mask", preprocess=False, elem_id="examples_composite"))
+            one_progress(composite_examples, result_local)
             # It fills the other tab: show that tab (it stayed on the portrait tab).
             composite_examples.dataset.click(None, None, None, js=client.show_tab_js("Composite + mask"),
                                              api_name=False, queue=False)
