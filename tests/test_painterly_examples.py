@@ -61,3 +61,20 @@ def test_the_painterly_example_runs_through_the_examples_cache(tmp_path: Path,
     assert len(outputs) == 6
     assert "`painterly`" in outputs[5] and "`painterly-global`" in outputs[5], outputs[5]
     assert examples._get_cached_index_if_cached(index) is not None
+
+
+def test_every_run_of_the_results_shows_one_progress_indicator() -> None:
+    """Each event that fills the result columns (the two tabs' runs, their API twins, the examples' first runs)
+    shows its progress on the chosen method's column only, not on all six outputs (the browser test checks it
+    during a painterly run: tests/test_painterly_browser.py)."""
+    import app
+
+    config = app.demo.get_config_file()
+    ids = {c["props"].get("elem_id"): c["id"] for c in config["components"] if c["props"].get("elem_id")}
+    runs = [d for d in config["dependencies"]
+            if ids["result_naive"] in d["outputs"] and d["backend_fn"] and d["show_progress"] != "hidden"]
+    names = {d["api_name"] for d in runs}
+    assert {"run_portrait_advanced", "run_composite_advanced", "run_portrait", "run_composite"} <= names, names
+    assert sum(1 for name in names if str(name).startswith("load_example")) == 2, names
+    for dep in runs:
+        assert dep["show_progress_on"] == [ids["result_local"]], (dep["api_name"], dep["show_progress_on"])
