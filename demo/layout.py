@@ -13,7 +13,7 @@ from harmonization.serving.jobs import (
     unavailable_note,
 )
 
-from . import advanced, client, compare, masks, uploads, warm
+from . import advanced, client, compare, masks, placement, uploads, warm
 from .api import harmonize, harmonize_with_options
 from .config import BRUSH_COLOR, CACHE_TTL_S, DEFAULT_METHOD, EDITOR_CANVAS_SIZE, TITLE
 from .examples import example_rows, one_progress, slow_example
@@ -69,6 +69,7 @@ def build_demo() -> gr.Blocks:
                         bg_image = gr.Image(label="Background (photo or painting): click where the subject stands",
                                             elem_id="bg_image", type="filepath", sources=["upload", "clipboard"],
                                             height=460)
+                        preview = placement.build_preview()  # where the subject will stand, before Harmonize
                 with gr.Row():
                     scale = gr.Slider(0.1, 1.5, value=0.5, step=0.01, label="Scale (subject height / background)",
                                       elem_id="scale")
@@ -172,6 +173,7 @@ def build_demo() -> gr.Blocks:
                     show_progress="hidden", preprocess=False)
         bg_image.select(place_on_click, bg_image, [pos_x, pos_y], api_name=False, preprocess=False)
         uploads.wire(bg_image)  # unreadable or over-limit backgrounds: said (or downscaled) at upload
+        placement.wire(preview, fg_editor, bg_image, scale, pos_x, pos_y, flip)  # and the default scale
 
         portrait_rows, composite_rows = example_rows()
         if portrait_rows:

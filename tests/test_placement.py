@@ -189,11 +189,11 @@ def test_the_preview_checks_its_inputs_as_the_run_does(inputs: tuple[JobContext,
 
 
 def test_the_page_proposes_the_default_scale_until_the_user_moves_the_slider() -> None:
-    """demo.placement.update_preview on the example files: with the slider at the value the app set (0.5 at
-    first) the preview is drawn at the default scale and the slider and State get it; a scale the user chose is
-    kept."""
+    """demo.placement on the example files: with the slider at the value the app set (0.5 at first) the subject's
+    default scale goes to the slider and the State; a scale the user chose is kept; the preview is drawn from the
+    kept subject at the slider's scale."""
     from demo.config import EXAMPLES_DIR
-    from demo.placement import update_preview
+    from demo.placement import draw_preview, take_subject
 
     value = {"background": str(EXAMPLES_DIR / "skimage_astronaut.jpg"),
              "layers": [str(EXAMPLES_DIR / "skimage_astronaut_layer.png")], "composite": None}
@@ -203,11 +203,19 @@ def test_the_page_proposes_the_default_scale_until_the_user_moves_the_slider() -
     share = (rows[-1] + 1 - rows[0]) / layer.shape[0]
     expected = int(min(max(share, 0.2), 0.6) * 100 + 1e-6) / 100
 
-    image, slider, state = asyncio.run(update_preview(value, background, 0.5, 0.5, 0.9, False, 0.5))
-    assert image is not None and image.size == (439, 500)
+    token, slider, state = asyncio.run(take_subject(value, background, 0.5, 0.5))
+    assert isinstance(token, str)
     assert slider == state == expected != 0.5
-    image, slider, state = asyncio.run(update_preview(value, background, 0.7, 0.5, 0.9, False, expected))
-    assert image is not None
-    assert slider == state == {"__type__": "update"}  # the user's 0.7 stays
-    _, slider, _ = asyncio.run(update_preview(value, background, expected, 0.3, 0.9, False, expected))
-    assert slider == {"__type__": "update"}  # already at the default: nothing to change
+    unchanged = {"__type__": "update"}
+    other, slider, state = asyncio.run(take_subject(value, background, 0.7, expected))
+    assert isinstance(other, str) and slider == state == unchanged  # the user's 0.7 stays
+    _, slider, _ = asyncio.run(take_subject(value, background, expected, expected))
+    assert slider == unchanged  # already at the default: nothing to change
+    assert asyncio.run(take_subject({**value, "layers": []}, background, 0.5, 0.5)) == (None, unchanged, unchanged)
+
+    image = asyncio.run(draw_preview(token, background, 0.7, 0.5, 0.9, False))
+    assert image is not None and image.size == (439, 500)
+    changed = np.abs(np.asarray(image).astype(int) - np.asarray(Image.open(background).convert("RGB"))).max(axis=2)
+    rows = np.nonzero((changed > 48).sum(axis=1) >= 3)[0]
+    assert (rows[-1] + 1 - rows[0]) / 500 == pytest.approx(0.7, abs=0.02)  # at the slider's scale
+    assert asyncio.run(draw_preview(None, background, 0.7, 0.5, 0.9, False)) is None

@@ -10,6 +10,11 @@ background), so the subject lands in the preview where it lands in the result, w
 The default scale (:func:`default_scale`) keeps the subject's height share of its own photo, clamped to
 :data:`DEFAULT_SCALE_RANGE`, and never makes the subject wider than :data:`MAX_WIDTH_SHARE` of the background.
 
+The work is split in two so that moving a slider never makes the page send the editor's images again:
+:func:`cut_subject` reads the editor once per change of the mask (the subject, cropped to its box and reduced, is
+kept server-side in a :class:`SubjectStore` under a token the page holds in a State), and :func:`preview_on` draws
+it on the background for each placement. :func:`placement_preview` does both at once.
+
 A phone photo shown as a display copy (see :func:`~harmonization.serving.jobs.mask_tool_full`) is previewed from
 the copy the editor shows: it is the same picture, and the painted mask lies on it, so the geometry is the same as
 the run's on the full-resolution file (which is never decoded for a preview).
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -42,8 +48,8 @@ from ..pipelines.compose import place_foreground
 from .jobs import JobContext, _finite, center_from_feet
 from .lanes import torch_threads
 
-__all__ = ["DEFAULT_SCALE_RANGE", "MAX_WIDTH_SHARE", "PREVIEW_LONG_SIDE", "PORTRAIT_WORK_SIDE", "Preview",
-           "default_scale", "placement_preview"]
+__all__ = ["DEFAULT_SCALE_RANGE", "MAX_WIDTH_SHARE", "PREVIEW_LONG_SIDE", "PORTRAIT_WORK_SIDE", "SUBJECTS", "Preview",
+           "Subject", "SubjectStore", "cut_subject", "default_scale", "placement_preview", "preview_on"]
 
 #: The preview's long side in pixels (the background's thumbnail; a smaller background is previewed as it is).
 PREVIEW_LONG_SIDE = 512
@@ -86,14 +92,74 @@ def default_scale(mask: torch.Tensor, background_size: tuple[int, int] | None = 
     if box is None:
         return None
     top, left, bottom, right = box
+    return _default_scale(bottom - top, right - left, mask.shape[-2], background_size)
+
+
+def _default_scale(box_height: int, box_width: int, photo_height: int,
+                   background_size: tuple[int, int] | None) -> float:
     low, high = DEFAULT_SCALE_RANGE
-    scale = min(max((bottom - top) / mask.shape[-2], low), high)
+    scale = min(max(box_height / photo_height, low), high)
     if background_size is not None:
         width, height = background_size
-        widest = MAX_WIDTH_SHARE * width / height * (bottom - top) / (right - left)
-        scale = min(scale, widest)
+        scale = min(scale, MAX_WIDTH_SHARE * width / height * box_height / box_width)
     scale = min(max(scale, SLIDER_RANGE[0]), SLIDER_RANGE[1])
     return float(int(scale * 100 + 1e-6)) / 100  # down to the slider's step, so the width bound still holds
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The masked subject of a portrait, ready to place: cropped to its box (and a margin), long side at most
+    :data:`PORTRAIT_WORK_SIDE` (8-bit, to keep a session's copy small).
+
+    Attributes:
+        image: ``(1, 3, h, w)`` uint8 RGB.
+        mask: ``(1, 1, h, w)`` uint8 0-255.
+        photo_height: the portrait's height at this size (the crop's reference for :func:`default_scale`).
+    """
+
+    image: torch.Tensor
+    mask: torch.Tensor
+    photo_height: int
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(image, mask)`` as float32 in [0, 1]."""
+        return self.image.float() / 255.0, self.mask.float() / 255.0
+
+    def default_scale(self, background_size: tuple[int, int] | None = None) -> float:
+        """:func:`default_scale` of the portrait's mask (the crop holds its whole box)."""
+        box = mask_bbox(self.mask.float() / 255.0)
+        assert box is not None  # cut_subject keeps only subjects with a box
+        top, left, bottom, right = box
+        return _default_scale(bottom - top, right - left, self.photo_height, background_size)
+
+
+class SubjectStore:
+    """The subjects of the page's sessions, by token (the page keeps the token in a State); the oldest are
+    forgotten beyond ``capacity`` (a forgotten token previews nothing until the mask changes again)."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[str, Subject] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, subject: Subject) -> str:
+        token = uuid.uuid4().hex
+        with self._lock:
+            self._items[token] = subject
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return token
+
+    def get(self, token: Any) -> Subject | None:
+        with self._lock:
+            subject = self._items.get(token) if isinstance(token, str) else None
+            if subject is not None:
+                self._items.move_to_end(token)
+            return subject
+
+
+#: The page's subjects (one per session that painted a mask; at most 4 MB each).
+SUBJECTS = SubjectStore()
 
 
 @dataclass(frozen=True)
@@ -174,10 +240,85 @@ def _outline(composite: torch.Tensor, alpha: torch.Tensor, color: tuple[int, int
     return composite * (1 - edge) + line * edge
 
 
+def _checked(pos_x: Any, pos_y: Any, scale: Any, flip: Any) -> tuple[float, float, float | None, bool]:
+    pos_x, pos_y = _finite(pos_x, "x"), _finite(pos_y, "y")
+    scale = None if scale is None else _finite(scale, "scale")
+    if not isinstance(flip, bool):
+        raise ValueError(f"flip must be true or false; got {flip!r}.")
+    return pos_x, pos_y, scale, flip
+
+
+def _too_large(path: str) -> bool:
+    width, height = image_size(path)
+    return width * height > MAX_PIXELS
+
+
+def cut_subject(ctx: JobContext, fg_value: Any) -> Subject | None:
+    """The masked subject of the portrait editor's value (checked through ``ctx.gate``), or ``None`` while there
+    is no portrait or no mask (or a portrait over the size limit: the run says so).
+
+    The editor's picture is read as the run reads it (:func:`~harmonization.image_io.editor_to_image_and_mask`),
+    reduced to :data:`PORTRAIT_WORK_SIDE` and cropped to the box of its mask and a margin of 2 px.
+    """
+    fg_value = ctx.gate.editor(fg_value)
+    portrait_file = None if fg_value is None else fg_value["background"] or fg_value["composite"]
+    if portrait_file is None or _too_large(portrait_file):
+        return None
+    width, height = image_size(portrait_file)
+    # Tensors of a few hundred pixels: one torch thread is fastest (several wait on each other on a busy machine).
+    with torch_threads(1), ctx.memory.reserve(_FIXED_BYTES + _BYTES_PER_PIXEL * width * height,
+                                              on_wait=ctx.wait_message):
+        portrait, mask8 = editor_to_image_and_mask(fg_value)
+        if mask8 is None:
+            return None
+        size = _fit((portrait.shape[1], portrait.shape[0]), PORTRAIT_WORK_SIDE)
+        if size != (portrait.shape[1], portrait.shape[0]):
+            portrait, mask8 = resize_rgb8(portrait, size, "bilinear"), resize_mask8(mask8, size)
+        image, mask = rgb8_to_tensor(portrait), load_mask(mask8)
+        del portrait, mask8
+        box = mask_bbox(mask)
+        if box is None:
+            return None  # painted, but nothing at 0.5 or more (a faint stroke): the run refuses it with its message
+        top, left, bottom, right = box
+        rows = slice(max(0, top - 2), min(mask.shape[-2], bottom + 2))
+        cols = slice(max(0, left - 2), min(mask.shape[-1], right + 2))
+        return Subject(_to8(image[..., rows, cols]), _to8(mask[..., rows, cols]), mask.shape[-2])
+
+
+def _to8(tensor: torch.Tensor) -> torch.Tensor:
+    return (tensor * 255.0).round().to(torch.uint8).contiguous()
+
+
+def preview_on(ctx: JobContext, subject: Subject | None, background: Any, scale: float | None, pos_x: float,
+               pos_y: float, flip: bool, *, color: tuple[int, int, int] = (255, 45, 111),
+               long_side: int = PREVIEW_LONG_SIDE) -> Preview | None:
+    """``subject`` drawn on the background at a placement (see :func:`placement_preview`); ``None`` without a
+    subject or a background (or a background over the size limit)."""
+    pos_x, pos_y, scale, flip = _checked(pos_x, pos_y, scale, flip)
+    background = ctx.gate.file(background)
+    if subject is None or background is None or _too_large(background):
+        return None
+    width, height = image_size(background)
+    proposed = subject.default_scale((width, height))
+    used = proposed if scale is None else scale
+    with torch_threads(1):
+        key = _THUMBNAILS.key(background, long_side)
+        if _THUMBNAILS.get(key) is None:  # decoding it: reserve the memory
+            with ctx.memory.reserve(_FIXED_BYTES + _BYTES_PER_PIXEL * width * height, on_wait=ctx.wait_message):
+                scene = _background_thumbnail(background, long_side)
+        else:
+            scene = _background_thumbnail(background, long_side)
+        image, mask = subject.tensors()
+        composite, alpha = place_foreground(image, mask, scene, scale=used,
+                                            center=center_from_feet(pos_x, pos_y, used), flip=flip,
+                                            decontaminate=False)
+        return Preview(tensor_to_pil(_outline(composite, alpha, color)), used, proposed)
+
+
 def placement_preview(ctx: JobContext, fg_value: Any, background: Any, scale: float | None, pos_x: float,
                       pos_y: float, flip: bool, *, color: tuple[int, int, int] = (255, 45, 111),
                       long_side: int = PREVIEW_LONG_SIDE) -> Preview | None:
-    """The portrait tab's placement preview, before Harmonize.
+    """The portrait tab's placement preview, before Harmonize: :func:`cut_subject` then :func:`preview_on`.
 
     The inputs are those of :func:`~harmonization.serving.jobs.run_portrait` (checked the same way: every file
     reference through ``ctx.gate``), except ``scale=None``: draw it at :func:`default_scale`.
@@ -199,34 +340,6 @@ def placement_preview(ctx: JobContext, fg_value: Any, background: Any, scale: fl
         ValueError: a slider value that is not a finite number, a subject placed entirely outside the background,
             or (:class:`~harmonization.serving.UploadRefusedError`) a file reference the gate refuses.
     """
-    pos_x, pos_y = _finite(pos_x, "x"), _finite(pos_y, "y")
-    scale = None if scale is None else _finite(scale, "scale")
-    if not isinstance(flip, bool):
-        raise ValueError(f"flip must be true or false; got {flip!r}.")
-    fg_value, background = ctx.gate.editor(fg_value), ctx.gate.file(background)
-    portrait_file = None if fg_value is None else fg_value["background"] or fg_value["composite"]
-    if portrait_file is None or background is None:
-        return None
-    (pw, ph), (bw, bh) = image_size(portrait_file), image_size(background)
-    if pw * ph > MAX_PIXELS or bw * bh > MAX_PIXELS:
-        return None  # the upload check and the run say so
-    # Tensors of a few hundred pixels: one torch thread is fastest (several wait on each other on a busy machine).
-    with torch_threads(1), ctx.memory.reserve(_FIXED_BYTES + _BYTES_PER_PIXEL * (pw * ph + bw * bh),
-                                              on_wait=ctx.wait_message):
-        portrait, mask8 = editor_to_image_and_mask(fg_value)
-        if mask8 is None:
-            return None
-        size = _fit((portrait.shape[1], portrait.shape[0]), PORTRAIT_WORK_SIDE)
-        if size != (portrait.shape[1], portrait.shape[0]):
-            portrait, mask8 = resize_rgb8(portrait, size, "bilinear"), resize_mask8(mask8, size)
-        subject, mask = rgb8_to_tensor(portrait), load_mask(mask8)
-        del portrait, mask8
-        scene = _background_thumbnail(background, long_side)
-        proposed = default_scale(mask, (bw, bh))
-        if proposed is None:
-            return None  # painted, but nothing at 0.5 or more (a faint stroke): the run refuses it with its message
-        used = proposed if scale is None else scale
-        composite, alpha = place_foreground(subject, mask, scene, scale=used,
-                                            center=center_from_feet(pos_x, pos_y, used), flip=flip,
-                                            decontaminate=False)
-        return Preview(tensor_to_pil(_outline(composite, alpha, color)), used, proposed)
+    _checked(pos_x, pos_y, scale, flip)
+    return preview_on(ctx, cut_subject(ctx, fg_value), background, scale, pos_x, pos_y, flip, color=color,
+                      long_side=long_side)
