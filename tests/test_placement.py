@@ -219,3 +219,19 @@ def test_the_page_proposes_the_default_scale_until_the_user_moves_the_slider() -
     rows = np.nonzero((changed > 48).sum(axis=1) >= 3)[0]
     assert (rows[-1] + 1 - rows[0]) / 500 == pytest.approx(0.7, abs=0.02)  # at the slider's scale
     assert asyncio.run(draw_preview(None, background, 0.7, 0.5, 0.9, False)) is None
+
+
+def test_the_portrait_editor_has_no_change_listener() -> None:
+    """A ``change`` or ``input`` listener switches Gradio's editor to exporting and uploading its background,
+    composite and layers as PNGs on every change while painting; the preview reads the editor through its hidden
+    refresh button instead (pressed when the pointer leaves the editor, or a tool's update ends)."""
+    from demo.layout import build_demo
+
+    config = build_demo().get_config_file()
+    ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    editor_events = {event for dep in config["dependencies"] for target, event in dep["targets"]
+                     if ids.get(target) == "fg_editor"}
+    assert editor_events and not editor_events & {"change", "input"}, editor_events
+    refresh = [dep for dep in config["dependencies"] for target, event in dep["targets"]
+               if ids.get(target) == "placement_refresh" and event == "click"]
+    assert len(refresh) == 1 and refresh[0]["trigger_mode"] == "always_last"
