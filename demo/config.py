@@ -13,6 +13,9 @@ TITLE = "Image harmonization"
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 DEFAULT_METHOD = "local"
 BRUSH_COLOR = "#ff2d6f"
+MASK_DISPLAY_OPACITY = 0.5
+"""How opaque the editors' paint looks (display only: the page lays the photo over it at 1 - this, see
+demo.editor_js; the brush layer the app receives stays fully opaque where painted)."""
 # The largest image the editors show as it is: a larger one (a phone photo) comes back from the mask tools as a
 # display copy (see harmonization.serving.jobs.mask_tool_full); uploads and brush strokes are not limited by it.
 EDITOR_CANVAS = (4096, 4096)

@@ -13,7 +13,7 @@ from harmonization.serving.jobs import (
     unavailable_note,
 )
 
-from . import advanced, client, compare, masks, placement, uploads, warm
+from . import advanced, client, compare, editor_js, masks, placement, uploads, warm
 from .api import harmonize, harmonize_with_options
 from .config import BRUSH_COLOR, CACHE_TTL_S, DEFAULT_METHOD, EDITOR_CANVAS_SIZE, TITLE
 from .examples import example_rows, one_progress, slow_example
@@ -55,6 +55,7 @@ def build_demo() -> gr.Blocks:
             "**local** harmonization. Results keep the full resolution and never change background pixels."
         )
         client.build_notices()  # the no-WebGL notice (shown only when the editor cannot start) and narrow-screen CSS
+        editor_js.build()  # the editors' semi-transparent mask display and their not-an-image message
         with gr.Tabs():
             with gr.Tab("Portrait + background"):
                 with gr.Row():
@@ -91,6 +92,8 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Composite + mask"):
                 comp_editor = _editor("Composite: upload, then paint over the pasted object", "comp_editor")
                 refine_btn2 = gr.Button("Refine mask edges", size="sm", elem_id="refine_mask_btn_composite")
+                with gr.Row():  # the portrait tab's any-object mask (/object_mask serves both editors' values)
+                    object_btn2, object_strokes2, object_box2 = masks.build_object_tools("_composite")
                 with gr.Row():
                     method2 = gr.Dropdown(choices=choices, value=DEFAULT_METHOD, label="Method (right-hand column)",
                                           elem_id="method_composite")
@@ -119,6 +122,7 @@ def build_demo() -> gr.Blocks:
             gr.Markdown(unavailable, elem_id="unavailable_methods")
         gallery, compare_painterly = compare.build_compare()
         fg_full, comp_full = masks.full_image_state(fg_editor), masks.full_image_state(comp_editor)
+        fg_frame, comp_frame = masks.frame_state(fg_editor), masks.frame_state(comp_editor)  # what a tool last sent
 
         outputs = [result_naive, result_global, result_local, slider, downloads, notes]
         portrait_inputs = [fg_editor, bg_image, scale, pos_x, pos_y, flip, method]
@@ -153,14 +157,14 @@ def build_demo() -> gr.Blocks:
                                                            comp_full], gallery, api_name="compare_all_composite",
                            **lanes)
         # Mask tools: (editor value) -> editor value with the mask as its brush layer (and the State).
-        auto_btn.click(masks.auto_subject_mask, [fg_editor, fg_full], [fg_editor, fg_full], api_name="auto_mask",
-                       **lanes)
-        object_btn.click(masks.object_mask, [fg_editor, object_strokes, object_box, fg_full], [fg_editor, fg_full],
+        fg_tool, comp_tool = [fg_editor, fg_full, fg_frame], [comp_editor, comp_full, comp_frame]
+        auto_btn.click(masks.auto_subject_mask, fg_tool, fg_tool, api_name="auto_mask", **lanes)
+        object_btn.click(masks.object_mask, [fg_editor, object_strokes, object_box, fg_full, fg_frame], fg_tool,
                          api_name="object_mask", **lanes)
-        refine_btn.click(masks.refine_subject_mask, [fg_editor, fg_full], [fg_editor, fg_full],
-                         api_name="refine_mask", **lanes)
-        refine_btn2.click(masks.refine_subject_mask, [comp_editor, comp_full], [comp_editor, comp_full],
-                          api_name=False, **lanes)
+        refine_btn.click(masks.refine_subject_mask, fg_tool, fg_tool, api_name="refine_mask", **lanes)
+        refine_btn2.click(masks.refine_subject_mask, comp_tool, comp_tool, api_name=False, **lanes)
+        object_btn2.click(masks.object_mask, [comp_editor, object_strokes2, object_box2, comp_full, comp_frame],
+                          comp_tool, api_name=False, **lanes)
         for dropdown, radio in ((method, quality), (method2, quality2)):
             dropdown.change(quality_visibility, dropdown, radio, api_name=False, show_progress="hidden")
         # The painterly run's time estimate and the "smooth for a painting" note (the painting: the portrait
