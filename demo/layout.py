@@ -47,6 +47,7 @@ def _editor(label: str, elem_id: str) -> gr.ImageEditor:
 def build_demo() -> gr.Blocks:
     """Build the Blocks app (not launched)."""
     choices = method_choices()
+    warm.forget()  # only this page's examples are warmed
     with gr.Blocks(title=TITLE, delete_cache=(CACHE_TTL_S, CACHE_TTL_S)) as demo:
         gr.Markdown(
             f"# {TITLE}\n"

@@ -7,7 +7,7 @@ progress:
 
 - :func:`take_subject` reads the portrait editor when its mask may have changed: when the pointer leaves the
   editor after brush or eraser strokes, undo or redo, when a mask tool (or an example) has updated it (its
-  progress ends), and when the background changes (an example sets both); upload and clear only forget the
+  progress ends), and when the background changes (an example sets both); clear only forgets the
   subject. It keeps the cut subject server-side (a token in a State) and proposes the default scale.
 - :func:`draw_preview` draws that subject at the current scale, feet position and flip: a slider moved sends no
   image.
@@ -141,10 +141,10 @@ def wire(preview: PreviewBox, fg_editor: gr.ImageEditor, bg_image: gr.Image, sca
             "concurrency_limit": None}
     gr.on([preview.refresh.click, bg_image.change], take_subject, [fg_editor, bg_image, scale, auto_scale],
           [subject, scale, auto_scale], **hint)
-    # A new portrait (or none) has no mask yet: forget the subject without reading the editor (Gradio's editor also
-    # sends "upload" while painting; reading it then would make it extract its canvas mid-stroke).
-    gr.on([fg_editor.upload, fg_editor.clear], lambda: None, None, subject, api_name=False, show_progress="hidden",
-          queue=False)
+    # A cleared portrait has no mask: forget the subject without reading the editor. Not on "upload": Gradio's editor
+    # also sends it while painting, and one that arrived after the strokes' read emptied the preview just drawn (a
+    # new upload is read when the pointer leaves the editor, like strokes).
+    gr.on([fg_editor.clear], lambda: None, None, subject, api_name=False, show_progress="hidden", queue=False)
     gr.on([subject.change, bg_image.change, scale.change, pos_x.change, pos_y.change, flip.change], draw_preview,
           [subject, bg_image, scale, pos_x, pos_y, flip], preview.image, **hint)
     gr.on(None, None, None, None, js=WATCH_JS)  # on load

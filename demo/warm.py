@@ -22,6 +22,12 @@ _PENDING: list[gr.Examples] = []
 _SLOW: dict[int, Callable[[list[Any]], bool]] = {}  # id(examples) -> which of its rows are warmed last
 
 
+def forget() -> None:
+    """Drop every registered example: a page being built replaces an earlier page's (one page is served)."""
+    _PENDING.clear()
+    _SLOW.clear()
+
+
 def later(examples: gr.Examples, slow: Callable[[list[Any]], bool] | None = None) -> gr.Examples:
     """Register ``examples`` (built with ``cache_examples=True, cache_mode="lazy"``) for :func:`start`; rows for
     which ``slow(row)`` is true are warmed after every other registered row."""

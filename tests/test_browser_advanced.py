@@ -125,6 +125,9 @@ def test_advanced_options_change_the_result(page: Page) -> None:
     _upload_portrait(page, PORTRAIT)
     _paint_over_subject(page)
     _upload_background(page, PAINTING)
+    # the placement preview sets the scale from the mask (until the user moves it): wait for it, or the second run
+    # would paste at another scale than the first
+    expect(page.locator("#placement_preview img")).to_be_visible(timeout=RUN_TIMEOUT_MS)
     naive, default = _run_and_read(page)
     assert not np.array_equal(default, naive)
 

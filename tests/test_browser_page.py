@@ -235,7 +235,8 @@ def test_a_composite_example_shows_its_tab(page: Page) -> None:
     its brush layer is drawn over the pasted astronaut (a layer of the image's size)."""
     page.get_by_text("Examples: composite + mask").scroll_into_view_if_needed()
     rows = page.locator("table").filter(has=page.get_by_text("Composite: upload, then paint over the pasted object"))
-    rows.last.locator("tbody tr").first.click()
+    # a cell, not the row: the row's centre lies on the border between the table's two equal columns
+    rows.last.locator("tbody tr").first.locator("td").first.click()
     expect(page.get_by_role("tab", name="Composite + mask")).to_have_attribute("aria-selected", "true")
     expect(page.locator("#comp_editor .empty")).to_have_count(0)
     _wait_for_results(page, RUN_TIMEOUT_MS)  # the example's cached (or computed) results

@@ -17,8 +17,10 @@ needs_painterly = pytest.mark.skipif("painterly" not in {n for _, n in method_ch
 
 
 def _portrait_examples():  # noqa: ANN202  (gr.Examples)
-    import app  # noqa: F401  (builds the page, which registers its examples)
     from demo import warm
+    from demo.layout import build_demo
+
+    build_demo()  # registers its examples in place of any earlier page's (other tests build pages too)
 
     found = [e for e in warm._PENDING if e.dataset.label == "Examples: portrait + background"]
     assert len(found) == 1
