@@ -4,7 +4,8 @@ The examples are cached lazily (``cache_mode="lazy"``: the server starts at once
 example once in a daemon thread, in the lanes like any request, so that the first visitor who clicks one gets the
 cached result. A click while its example is being computed waits for it (Gradio's per-example lock) instead of
 computing it twice. Rows registered as slow (the painterly example) are warmed after every other row, so that the
-photo examples are ready first. ``HARMONIZATION_WARM_EXAMPLES=0`` turns it off (tests, scripts).
+photo examples are ready first. ``HARMONIZATION_WARM_EXAMPLES=0`` turns it off (tests, scripts); ``fast`` warms only
+the other rows (a CPU host that would rather not spend a minute of CPU on the painterly example at start).
 """
 
 from __future__ import annotations
@@ -38,17 +39,22 @@ def later(examples: gr.Examples, slow: Callable[[list[Any]], bool] | None = None
 
 
 def order() -> list[tuple[gr.Examples, int]]:
-    """The (examples, row index) pairs in the order :func:`warm` computes them: the slow rows last."""
+    """The (examples, row index) pairs in the order :func:`warm` computes them: the slow rows last (left out when
+    ``HARMONIZATION_WARM_EXAMPLES=fast``)."""
     fast, slow = [], []
     for examples in _PENDING:
         is_slow = _SLOW.get(id(examples))
         for index, row in enumerate(examples.examples):
             (slow if is_slow is not None and is_slow(row) else fast).append((examples, index))
-    return fast + slow
+    return fast if _mode() == "fast" else fast + slow
+
+
+def _mode() -> str:
+    return os.environ.get(WARM_ENV, "1").strip().lower()
 
 
 def enabled() -> bool:
-    return os.environ.get(WARM_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return _mode() not in ("0", "false", "no", "off")
 
 
 def warm(log: Callable[[str], None] = print) -> list[float]:

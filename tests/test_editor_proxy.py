@@ -191,6 +191,7 @@ def test_stroked_since_compares_the_layer_with_what_was_sent() -> None:
     erased = alpha.copy()
     erased[150:180, 100:130] = 0
     assert stroked_since(frame, (300, 450), erased)
-    assert not stroked_since(frame, (200, 450), dab)  # another picture now: keep what the editor shows
+    # another picture now (e.g. an API session's next photo): as after an upload, painted means stroked
+    assert stroked_since(frame, (200, 450), dab) and not stroked_since(frame, (200, 450), None)
     assert stroked_since(None, (300, 450), alpha) and not stroked_since(None, (300, 450), None)
     assert stroked_since("not a frame", (300, 450), alpha)

@@ -75,13 +75,12 @@ def stroked_since(frame: Any, size: tuple[int, int], alpha8: np.ndarray | None) 
 
     Returns:
         Since an upload: whether anything is painted (only a committed stroke paints). Since a tool call: whether
-        the layer changed by a stroke (:data:`STROKE_LEVELS`); ``False`` when the editor now shows a picture of
-        another size (its value was replaced by something else: keeping what it shows is the safe answer).
+        the layer changed by a stroke (:data:`STROKE_LEVELS`). A picture of another size than the frame's is a new
+        picture (its value was replaced, e.g. the next photo of an API client whose session still holds the last
+        photo's frame): answered as after an upload, so one client gets the same answer for every photo.
     """
-    if not isinstance(frame, EditorFrame):
+    if not isinstance(frame, EditorFrame) or tuple(frame.size) != tuple(size):
         return alpha8 is not None
-    if tuple(frame.size) != tuple(size):
-        return False
     before = np.frombuffer(frame.thumb, np.uint8).reshape(frame.thumb_shape).astype(np.int16)
     now = _thumbnail(alpha8, size).astype(np.int16)
     return now.shape != before.shape or int(np.abs(now - before).max()) > STROKE_LEVELS
