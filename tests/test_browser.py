@@ -242,6 +242,16 @@ def test_run_without_painted_mask_shows_error(page: Page) -> None:
     _screenshot(page, "no_mask_error")
 
 
+def _click_to_place(page: Page) -> None:
+    """Click the background at (0.3, 0.7) of its size; the feet sliders then read 0.3 and 0.7."""
+    img = page.locator("#bg_image img")
+    box = img.bounding_box()
+    assert box is not None
+    img.click(position={"x": 0.3 * box["width"], "y": 0.7 * box["height"]})
+    expect(page.locator("#pos_x input[type=number]")).to_have_value(re.compile(r"^0\.(29|3|30|31)\d*$"))
+    expect(page.locator("#pos_y input[type=number]")).to_have_value(re.compile(r"^0\.(69|7|70|71)\d*$"))
+
+
 def _report_hang(page: Page) -> None:
     """What the page and the in-process server were doing when Auto mask hung (to find the intermittent bug)."""
     from demo.config import FAST_LANE, MASK_LANE, PAINTERLY_LANE
@@ -279,12 +289,7 @@ def test_auto_mask_and_click_to_place(page: Page) -> None:
             page.reload()
 
     _upload_background(page, PAINTING)
-    img = page.locator("#bg_image img")
-    box = img.bounding_box()
-    assert box is not None
-    img.click(position={"x": 0.3 * box["width"], "y": 0.7 * box["height"]})
-    expect(page.locator("#pos_x input[type=number]")).to_have_value(re.compile(r"^0\.(29|3|30|31)\d*$"))
-    expect(page.locator("#pos_y input[type=number]")).to_have_value(re.compile(r"^0\.(69|7|70|71)\d*$"))
+    _click_to_place(page)  # at (0.3, 0.7) of the background
 
     page.locator("#run_btn").click()
     _wait_for_results(page, RUN_TIMEOUT_MS)

@@ -7,7 +7,6 @@ the preview once the pointer leaves the editor."""
 from __future__ import annotations
 
 import io
-import re
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from test_browser import (  # noqa: F401  (fixtures: browser, page)
     PAINTING,
     PORTRAIT,
     Page,
+    _click_to_place,
     _paint_over_subject,
     _screenshot,
     _upload_background,
@@ -86,12 +86,7 @@ def test_preview_shows_the_subject_at_the_click_and_follows_the_scale(page: Page
     assert bottom - top == pytest.approx(proposed, abs=0.03)
     assert bottom == pytest.approx(0.9, abs=0.02) and (left + right) / 2 == pytest.approx(0.5, abs=0.02)
 
-    img = page.locator("#bg_image img")
-    box = img.bounding_box()
-    assert box is not None
-    img.click(position={"x": 0.3 * box["width"], "y": 0.7 * box["height"]})
-    expect(page.locator("#pos_x input[type=number]")).to_have_value(re.compile(r"^0\.(29|3|30|31)\d*$"))
-    expect(page.locator("#pos_y input[type=number]")).to_have_value(re.compile(r"^0\.(69|7|70|71)\d*$"))
+    _click_to_place(page)  # at (0.3, 0.7) of the background
     x, y = _slider(page, "pos_x"), _slider(page, "pos_y")
     for _ in range(20):  # the preview follows the click (one redraw per change: x, then y)
         image, src = _preview(page, src)
