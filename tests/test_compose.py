@@ -310,6 +310,29 @@ def test_opaque_pixels_and_the_background_beyond_the_band_are_bit_identical() ->
     assert not alpha[beyond].any()
 
 
+@pytest.mark.parametrize("edge_alpha", ["guided", "matting"])
+def test_both_edge_alphas_keep_the_interior_and_the_background_beyond_the_band(edge_alpha: str) -> None:
+    rng = np.random.default_rng(6)
+    photo = torch.from_numpy(rng.random((1, 3, 48, 64))).float()
+    mask = torch.zeros(1, 1, 48, 64)
+    mask[..., 12:36, 16:48] = 1.0
+    background = torch.from_numpy(rng.random((1, 3, 48, 64))).float()
+    # Scale 0.5 at the box's own centre: factor 1, the object lands on its own pixels.
+    composite, alpha = place_foreground(photo, mask, background, scale=0.5, center=(0.5, 0.5), edge_radius=2,
+                                        edge_alpha=edge_alpha)
+    assert torch.equal(alpha[erode(mask, 2) > 0], torch.ones(int((erode(mask, 2) > 0).sum())))
+    beyond = dilate(mask, 3) == 0
+    assert not bool(alpha[beyond].any())
+    assert torch.equal(composite[beyond.expand_as(composite)], background[beyond.expand_as(background)])
+    assert bool(((alpha > 0) & (alpha < 1)).any())
+
+
+def test_an_unknown_edge_alpha_says_which_exist() -> None:
+    fg, mask = _foreground()
+    with pytest.raises(ValueError, match="guided, matting; got 'closed'"):
+        place_foreground(fg, mask, _background(), edge_alpha="closed")
+
+
 def test_the_returned_mask_is_the_alpha_used() -> None:
     # A red object shot over green with its true (soft) alpha, shrunk onto a random background: the paste must be
     # a F + (1 - a) B with F red and `a` the returned mask, at every pixel (no green).

@@ -19,11 +19,13 @@ Scores, over the band of 8 px around the edge of ``M`` (both sides), median over
   distance to ``A`` means the fringe leans towards the background the object was cut from.
 
 Rows: the naive cut (``decontaminate=False``); the soft alpha with the photo's colours (ablation); the default
-``compose`` (soft alpha and estimated ``F``); the true alpha with the estimated ``F`` (isolates the colour estimate);
-with ``--reference``, the soft alpha with pymatting's ``estimate_foreground_ml`` (when pymatting is installed; it is
-not a dependency). Timing and peak memory (resident set, ``VmHWM`` reset before the call) of the paste of one case
-upscaled to each of ``--sizes`` megapixels run in a fresh process each. ``--figure DIR`` writes the README figure:
-the two public-domain portraits pasted onto a Van Gogh, naive against decontaminated, with zoomed crops at the edge.
+``compose`` (soft alpha and estimated ``F``); ``compose`` with ``edge_alpha="matting"`` (closed-form matting in the
+band, :mod:`harmonization.ops.closed_form`, and estimated ``F``); the true alpha with the estimated ``F`` (isolates
+the colour estimate); with ``--reference``, the soft alpha with pymatting's ``estimate_foreground_ml`` (when pymatting
+is installed; it is not a dependency). Timing and peak memory (resident set, ``VmHWM`` reset before the call) of the
+paste of one case upscaled to each of ``--sizes`` megapixels run in a fresh process each. ``--figure DIR`` writes the
+README figure: the two public-domain portraits pasted onto a Van Gogh, naive against decontaminated, with zoomed crops
+at the edge.
 """
 
 from __future__ import annotations
@@ -147,6 +149,8 @@ def variants(reference: bool) -> dict[str, Callable[[MatteCase], torch.Tensor]]:
         "naive cut (decontaminate=False)": lambda case: paste_in_place(case, decontaminate=False)[0],
         "soft alpha, photo colours": lambda case: blend(case.source, case.new_background, soft(case)),
         "compose default (soft alpha + F)": lambda case: paste_in_place(case)[0],
+        "compose edge_alpha='matting' (closed-form alpha + F)": lambda case: paste_in_place(
+            case, edge_alpha="matting")[0],
         "true alpha + estimated F": lambda case: blend(foreground_in_band(case.source, case.alpha),
                                                        case.new_background, case.alpha),
     }

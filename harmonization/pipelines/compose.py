@@ -13,11 +13,17 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..ops.closed_form import matting_alpha
 from ..ops.mask import blend, check_image, check_mask, mask_bbox
 from ..ops.matting import foreground_in_band, is_soft_mask, soft_alpha
 
-__all__ = ["place_foreground", "default_edge_radius"]
+__all__ = ["place_foreground", "default_edge_radius", "EDGE_ALPHAS"]
 
+# How a binary mask's soft edge is made: "guided" = guided filter of the mask with the photo as guide
+# (ops.matting.soft_alpha), "matting" = closed-form matting in the edge band, smoothed by a guided filter of the same
+# radius (ops.closed_form.matting_alpha; opt-in: on the benchmark it halves the fringe's lean but doubles the band
+# error, see the README's clean-edges section).
+EDGE_ALPHAS = ("guided", "matting")
 
 
 def default_edge_radius(height: int, width: int) -> int:
@@ -46,7 +52,8 @@ def _paste(stacked: torch.Tensor, top: int, left: int, out_h: int, out_w: int) -
 
 
 def _edge_alpha_and_colour(
-    foreground: torch.Tensor, foreground_mask: torch.Tensor, box: tuple[int, int, int, int], radius: int
+    foreground: torch.Tensor, foreground_mask: torch.Tensor, box: tuple[int, int, int, int], radius: int,
+    edge_alpha: str = "guided",
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]]:
     """Alpha and decontaminated colour of the part of the photo that is pasted.
 
@@ -65,12 +72,17 @@ def _edge_alpha_and_colour(
         top, left, bottom, right = box
         pad = radius + 1
     crop = (max(0, top - pad), max(0, left - pad), min(height, bottom + pad), min(width, right + pad))
-    context = 2 * radius + 16
+    context = (4 if edge_alpha == "matting" else 2) * radius + 16
     region = (max(0, crop[0] - context), max(0, crop[1] - context), min(height, crop[2] + context),
               min(width, crop[3] + context))
     image = foreground[..., region[0] : region[2], region[1] : region[3]]
     mask = foreground_mask[..., region[0] : region[2], region[1] : region[3]].to(image.dtype)
-    alpha = mask if soft else soft_alpha(image, mask, radius)
+    if soft:
+        alpha = mask
+    elif edge_alpha == "matting":
+        alpha = matting_alpha(image, mask, radius, smooth_radius=radius)
+    else:
+        alpha = soft_alpha(image, mask, radius)
     colour = foreground_in_band(image, alpha, margin=_context(radius))
     rows = slice(crop[0] - region[0], crop[2] - region[0])
     cols = slice(crop[1] - region[1], crop[3] - region[1])
@@ -87,6 +99,7 @@ def place_foreground(
     flip: bool = False,
     decontaminate: bool = True,
     edge_radius: int | None = None,
+    edge_alpha: str = "guided",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Paste the masked part of ``foreground`` onto ``background``.
 
@@ -100,7 +113,10 @@ def place_foreground(
     - Alpha: a mask that already has a soft edge (:func:`~harmonization.ops.matting.is_soft_mask`, e.g. a refined
       mask) is the alpha as it is, all of it (not only its ``>= 0.5`` box); a binary one (brush, thresholded
       automatic mask) gets a soft edge of ``edge_radius`` px on each side that follows the photo
-      (:func:`~harmonization.ops.matting.soft_alpha`), exactly 1 inside and 0 outside that band.
+      (``edge_alpha="guided"``: :func:`~harmonization.ops.matting.soft_alpha`, a guided filter of the mask;
+      ``"matting"``: :func:`~harmonization.ops.closed_form.matting_alpha`, closed-form matting in that band
+      smoothed by a guided filter of ``edge_radius``),
+      exactly 1 inside and 0 outside that band.
     - Colour: where the alpha is partial, the photo's pixel mixes the object with the background it was cut from;
       the object's own colour is estimated (:func:`~harmonization.ops.matting.foreground_in_band`) and pasted with
       the alpha instead. Opaque pixels keep the photo's colour exactly.
@@ -119,6 +135,8 @@ def place_foreground(
         decontaminate: soft alpha for binary masks and the object's own colour at the edge.
         edge_radius: half-width of the soft edge in foreground pixels (>= 1); default
             :func:`default_edge_radius` of the foreground's size. Only used with ``decontaminate``.
+        edge_alpha: how a binary mask's soft edge is made, one of :data:`EDGE_ALPHAS` (see above). Only used with
+            ``decontaminate``.
 
     Returns:
         ``(composite, mask)``: ``(1, 3, H, W)`` and ``(1, 1, H, W)`` at the background's resolution. Wherever
@@ -141,6 +159,8 @@ def place_foreground(
                          f"middle); got {tuple(center)!r}.")
     if edge_radius is not None and edge_radius < 1:
         raise ValueError(f"edge_radius must be at least 1 pixel (or None for the default); got {edge_radius}.")
+    if edge_alpha not in EDGE_ALPHAS:
+        raise ValueError(f"edge_alpha must be one of {', '.join(EDGE_ALPHAS)}; got {edge_alpha!r}.")
     box = mask_bbox(foreground_mask)
     if box is None:
         raise ValueError("The foreground mask is empty: paint or upload a mask of the object to cut out.")
@@ -173,7 +193,7 @@ def place_foreground(
     height, width = foreground.shape[-2:]
     radius = default_edge_radius(height, width) if edge_radius is None else edge_radius
     alpha, colour, (c_top, c_left, c_bottom, c_right) = _edge_alpha_and_colour(foreground, foreground_mask, box,
-                                                                               radius)
+                                                                               radius, edge_alpha)
     sy, sx = new_h / (bottom - top), new_w / (right - left)
     size = (max(1, round((c_bottom - c_top) * sy)), max(1, round((c_right - c_left) * sx)))
     stacked = torch.cat([colour * alpha, alpha], dim=1)  # premultiplied: transparent pixels add no colour
