@@ -92,8 +92,8 @@ def serve_locally(mcp: bool = False) -> Iterator[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Launch the demo: ``python app.py [--host 0.0.0.0] [--port 7860] [--share] [--mcp]``. Old results an earlier
-    run left are removed on start; on Ctrl-C or SIGTERM the server closes, Gradio deletes its files and ours are
-    removed."""
+    run left are removed on start; on Ctrl-C or SIGTERM the lanes stop (a running painterly job at its next step),
+    the server closes, Gradio deletes its files and ours are removed."""
     parser = argparse.ArgumentParser(description="Image harmonization demo")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all interfaces)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
@@ -109,9 +109,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,
                     mcp_server=mcp_server, prevent_thread_lock=True, **_launch_options())
+        warm.preload()  # the painterly methods' one-time imports and weights, in the background
         warm.start()  # the examples' cache, in the background (not in the first visitor's request)
         demo.block_thread()
     finally:
+        for lane in (FAST_LANE, PAINTERLY_LANE, MASK_LANE):  # a running painterly job stops at its next step
+            lane.shutdown()
         demo.close(verbose=False)
         sweep_older_than(DOWNLOADS_DIR, 0)
 

@@ -14,7 +14,7 @@ from gradio.utils import get_upload_folder
 from harmonization.errors import USER_ERRORS
 from harmonization.image_io import image_size
 from harmonization.pipelines.comparison import Comparison
-from harmonization.serving import Lane, LaneFullError, UploadGate, jobs
+from harmonization.serving import Lane, LaneClosedError, LaneFullError, UploadGate, jobs
 from harmonization.serving.jobs import (
     JobContext,
     is_painterly,
@@ -112,7 +112,7 @@ def _user_errors(fn: Any) -> Any:
             raise
         except gr.Error:  # already a message for the page (gr.Error is a ValueError: do not wrap it again)
             raise
-        except (*USER_ERRORS, LaneFullError) as exc:
+        except (*USER_ERRORS, LaneFullError, LaneClosedError) as exc:
             raise gr.Error(str(exc)) from exc
 
     return wrapper

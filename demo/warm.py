@@ -18,6 +18,8 @@ from typing import Any
 
 import gradio as gr
 
+from harmonization.pipelines import painterly
+
 WARM_ENV = "HARMONIZATION_WARM_EXAMPLES"
 _PENDING: list[gr.Examples] = []
 _SLOW: dict[int, Callable[[list[Any]], bool]] = {}  # id(examples) -> which of its rows are warmed last
@@ -79,5 +81,24 @@ def start(log: Callable[[str], None] = print) -> threading.Thread | None:
     if not enabled() or not _PENDING:
         return None
     thread = threading.Thread(target=warm, args=(log,), name="warm-examples", daemon=True)
+    thread.start()
+    return thread
+
+
+def preload(log: Callable[[str], None] = print) -> threading.Thread:
+    """Do the painterly methods' one-time work (VGG weights, torch's optimiser imports) in a daemon thread after
+    launch, so that the first painterly request does not stall the others while it holds the interpreter for
+    seconds (:func:`harmonization.pipelines.painterly.preload`). Independent of the examples' warm-up."""
+
+    def run() -> None:
+        t0 = time.perf_counter()
+        try:
+            found = painterly.preload()
+        except Exception as exc:  # noqa: BLE001  (the first painterly request will say what is wrong)
+            log(f"Painterly preload failed: {exc}")
+            return
+        log(f"Painterly preloaded in {time.perf_counter() - t0:.1f} s" + ("" if found else " (no VGG weights)."))
+
+    thread = threading.Thread(target=run, name="preload-painterly", daemon=True)
     thread.start()
     return thread

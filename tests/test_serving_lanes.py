@@ -14,7 +14,18 @@ from collections.abc import Callable, Iterator
 import pytest
 import torch
 
-from harmonization.serving import DEFAULT_TORCH_THREADS, Lane, LaneFullError, torch_threads
+from harmonization.serving import (
+    DEFAULT_TORCH_THREADS,
+    Lane,
+    LaneClosedError,
+    LaneFullError,
+    MemoryBudget,
+    UploadGate,
+    demo_lanes,
+    torch_threads,
+    yield_point,
+)
+from harmonization.serving.jobs import JobContext
 
 WAIT_S = 60.0  # only a safety net against a hang; events normally fire at once
 
@@ -196,3 +207,124 @@ def test_a_nice_lane_runs_at_lower_cpu_priority(lanes: list[Lane]) -> None:
 def test_bad_lane_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="at least one worker"):
         Lane("x", workers=0, max_waiting=1)
+
+
+class _Stepper:
+    """A long job (like painterly's optimiser) that counts its steps and yields at each one, until stopped."""
+
+    def __init__(self, step: Callable[[], object] = yield_point) -> None:
+        self.steps = 0
+        self.stop = threading.Event()
+        self.step = step
+
+    def __call__(self) -> int:
+        while not self.stop.is_set():
+            self.steps += 1
+            self.step()
+        return self.steps
+
+
+def test_a_yielding_lane_pauses_while_the_fast_lane_works(lanes: list[Lane]) -> None:
+    fast = _lane(lanes, "fast", workers=1, max_waiting=4)
+    slow = _lane(lanes, "painterly", workers=1, max_waiting=1, yields_to=(fast,), max_pause_s=WAIT_S)
+    stepper = _Stepper()
+    done = slow.submit(stepper).future
+    _until(lambda: stepper.steps > 3)  # it runs while the fast lane is idle
+
+    blocker = _Blocker()
+    fast_job = fast.submit(blocker).future
+    assert blocker.started.wait(WAIT_S)
+    paused_at = stepper.steps
+    threading.Event().wait(0.3)  # room for thousands of steps if it did not pause
+    assert stepper.steps <= paused_at + 1, "the slow job kept stepping while a fast job ran"
+
+    blocker.release.set()
+    assert fast_job.result(WAIT_S) == "released"
+    _until(lambda: stepper.steps > paused_at + 5)  # and goes on once the fast lane is idle
+    stepper.stop.set()
+    assert done.result(WAIT_S) > paused_at + 5
+    assert slow.paused_s > 0.2
+
+
+def test_a_pause_is_bounded_so_a_slow_job_still_advances(lanes: list[Lane]) -> None:
+    fast = _lane(lanes, "fast", workers=1, max_waiting=4)
+    slow = _lane(lanes, "painterly", workers=1, max_waiting=1, yields_to=(fast,), max_pause_s=0.02)
+    blocker = _Blocker()
+    fast.submit(blocker)
+    assert blocker.started.wait(WAIT_S)
+    stepper = _Stepper()
+    done = slow.submit(stepper).future
+    _until(lambda: stepper.steps > 3)  # a step per 0.02 s pause while the fast job holds its worker
+    stepper.stop.set()
+    blocker.release.set()
+    done.result(WAIT_S)
+
+
+def test_yield_point_outside_a_yielding_lane_returns_at_once(lanes: list[Lane]) -> None:
+    assert yield_point() == 0.0  # the test's own thread
+    fast = _lane(lanes, "fast", workers=1, max_waiting=1)
+    blocker = _Blocker()
+    fast.submit(blocker)
+    assert blocker.started.wait(WAIT_S)
+    other = _lane(lanes, "other", workers=1, max_waiting=1)  # no yields_to: never pauses
+    assert other.submit(yield_point).future.result(WAIT_S) == 0.0
+    blocker.release.set()
+
+
+def test_the_demo_painterly_lane_yields_to_fast_and_mask_jobs() -> None:
+    fast, painterly, masks = demo_lanes()
+    try:
+        assert painterly.yields_to == (fast, masks)
+        assert not fast.yields_to and not masks.yields_to
+    finally:
+        for lane in (fast, painterly, masks):
+            lane.shutdown()
+
+
+def test_a_jobs_progress_reports_are_its_yield_points(lanes: list[Lane]) -> None:
+    """JobContext.reporter(): what the methods get as ``progress``; painterly reports every optimisation step."""
+    fast = _lane(lanes, "fast", workers=1, max_waiting=4)
+    slow = _lane(lanes, "painterly", workers=1, max_waiting=1, yields_to=(fast,), max_pause_s=WAIT_S)
+    heard: list[tuple[float, str]] = []
+    ctx = JobContext(UploadGate(()), MemoryBudget(8 << 30), lambda f, m: heard.append((f, m)))
+    report = ctx.reporter()
+    stepper = _Stepper(lambda: report(0.5, "step"))
+    blocker = _Blocker()
+    fast.submit(blocker)
+    assert blocker.started.wait(WAIT_S)
+    done = slow.submit(stepper).future
+    threading.Event().wait(0.3)
+    assert stepper.steps <= 1 and not heard  # paused in its first report, before the page heard it
+    blocker.release.set()
+    _until(lambda: len(heard) > 3)
+    stepper.stop.set()
+    done.result(WAIT_S)
+    assert heard[0] == (0.5, "step")
+
+
+def test_a_shutdown_stops_a_running_job_at_its_next_yield_point(lanes: list[Lane]) -> None:
+    """A server that stops (SIGTERM) shuts its lanes down: a painterly job ends at its next step instead of keeping
+    the process alive for minutes (Python waits for worker threads at exit)."""
+    slow = _lane(lanes, "painterly", workers=1, max_waiting=1)
+    stepper = _Stepper()
+    done = slow.submit(stepper).future
+    _until(lambda: stepper.steps > 3)
+    slow.shutdown()
+    with pytest.raises(LaneClosedError, match="server is stopping"):
+        done.result(WAIT_S)
+    assert not stepper.stop.is_set()  # it was stopped, it did not end by itself
+
+
+def test_a_shutdown_wakes_a_paused_job(lanes: list[Lane]) -> None:
+    fast = _lane(lanes, "fast", workers=1, max_waiting=4)
+    slow = _lane(lanes, "painterly", workers=1, max_waiting=1, yields_to=(fast,), max_pause_s=WAIT_S)
+    blocker = _Blocker()
+    fast.submit(blocker)
+    assert blocker.started.wait(WAIT_S)
+    stepper = _Stepper()
+    done = slow.submit(stepper).future
+    _until(lambda: stepper.steps == 1)  # paused in its first step behind the fast job
+    slow.shutdown()
+    with pytest.raises(LaneClosedError):
+        done.result(WAIT_S)  # well before the fast job ends (it is released only below)
+    blocker.release.set()

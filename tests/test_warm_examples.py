@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
 pytestmark = pytest.mark.app
 
@@ -50,3 +53,23 @@ def test_warm_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv(warm.WARM_ENV, "0")
     assert warm.start() is None
+
+
+def test_preload_does_the_first_painterly_runs_one_time_work() -> None:
+    """In a fresh interpreter: torch imports torch._dynamo on the first optimiser it builds (seconds holding the
+    GIL, which stalled a server's fast requests during its first painterly job); demo.warm.preload does it, and
+    loads the VGG weights, in a background thread."""
+    code = (
+        "import sys\n"
+        "from demo import warm\n"
+        "assert 'torch._dynamo' not in sys.modules, 'already imported: this test means nothing'\n"
+        "messages = []\n"
+        "warm.preload(messages.append).join(300)\n"
+        "from harmonization.hub.loading import _CACHE\n"
+        "print('torch._dynamo' in sys.modules, any(key[0] == 'vgg19' for key in _CACHE), messages)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported, vgg_cached, messages = done.stdout.strip().split(" ", 2)
+    assert imported == "True" and vgg_cached == "True"
+    assert "Painterly preloaded" in messages and "no VGG weights" not in messages, messages

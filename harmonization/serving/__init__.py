@@ -8,7 +8,15 @@ numbers, callbacks), so they are tested without a server.
 from __future__ import annotations
 
 from .disk import folder_bytes, install_sigterm_as_interrupt, sweep_older_than
-from .lanes import DEFAULT_TORCH_THREADS, Lane, LaneFullError, demo_lanes, torch_threads
+from .lanes import (
+    DEFAULT_TORCH_THREADS,
+    Lane,
+    LaneClosedError,
+    LaneFullError,
+    demo_lanes,
+    torch_threads,
+    yield_point,
+)
 from .memory import (
     BUDGET_ENV,
     MemoryBudget,
@@ -25,6 +33,7 @@ __all__ = [
     "DEFAULT_TORCH_THREADS",
     "REFUSED_MESSAGE",
     "Lane",
+    "LaneClosedError",
     "LaneFullError",
     "MemoryBudget",
     "MemoryBudgetError",
@@ -39,4 +48,5 @@ __all__ = [
     "return_freed_memory_promptly",
     "sweep_older_than",
     "torch_threads",
+    "yield_point",
 ]

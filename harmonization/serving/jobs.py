@@ -34,6 +34,7 @@ from ..image_io.editor_frame import EditorFrame, frame_of, stroked_since
 from ..pipelines.comparison import ColumnResult, Comparison, compare, compare_all
 from ..pipelines.registry import available_methods, get_method, list_methods
 from .disk import sweep_older_than
+from .lanes import yield_point
 from .memory import MemoryBudget, estimate_job_bytes
 from .uploads import UploadGate
 
@@ -68,6 +69,19 @@ class JobContext:
     def wait_message(self, message: str) -> None:
         if self.progress is not None:
             self.progress(0.0, message)
+
+    def reporter(self) -> Progress:
+        """The progress callback a job's computation gets: each report is also a :func:`~.lanes.yield_point`, where
+        a job in a lane that yields (painterly, which reports every optimisation step) pauses while the fast and
+        mask-tool lanes have work."""
+        progress = self.progress
+
+        def report(fraction: float, message: str) -> None:
+            yield_point()
+            if progress is not None:
+                progress(fraction, message)
+
+        return report
 
     @contextmanager
     def memory_for(self, pixels: int, kind: str) -> Iterator[None]:
@@ -191,7 +205,7 @@ def run_portrait(ctx: JobContext, fg_value: Any, background: Any, scale: float, 
         composite, mask = compose(portrait, portrait_mask, load_rgb8(background), scale=scale,
                                   center=center_from_feet(pos_x, pos_y, scale), flip=flip)
         del portrait, portrait_mask
-        return _compare(composite, mask, method, options, ctx.progress, painterly)
+        return _compare(composite, mask, method, options, ctx.reporter(), painterly)
 
 
 def run_composite(ctx: JobContext, editor_value: Any, method: str | None, options: Mapping[str, Any],
@@ -207,7 +221,7 @@ def run_composite(ctx: JobContext, editor_value: Any, method: str | None, option
         composite, mask = editor_to_image_and_mask(editor_value, full)
         if mask is None:
             raise ValueError("No mask painted: paint over the pasted object with the brush, then run again.")
-        return _compare(composite, mask, method, options, ctx.progress, painterly)
+        return _compare(composite, mask, method, options, ctx.reporter(), painterly)
 
 
 def harmonize_files(ctx: JobContext, composite: Any, mask: Any, method: str, options: Mapping[str, Any]
@@ -217,7 +231,7 @@ def harmonize_files(ctx: JobContext, composite: Any, mask: Any, method: str, opt
     if composite is None or mask is None:
         raise ValueError("Both a composite image and a mask image are required.")
     with ctx.memory_for(_pixels(composite), _kind(method)):
-        return harmonize(composite, mask, method=method, progress=ctx.progress, **options)
+        return harmonize(composite, mask, method=method, progress=ctx.reporter(), **options)
 
 
 def mask_tool(ctx: JobContext, editor_value: Any, tool: str, *, canvas: tuple[int, int],

@@ -11,6 +11,15 @@ A lane's threads can run torch with fewer threads and at a lower CPU priority (p
 10), so two painterly jobs on a small machine leave cores to the fast lane. torch's thread count is per thread
 with OpenMP, but a new thread starts with the count last set anywhere; :func:`torch_threads` therefore sets it for
 each job and restores it afterwards.
+
+Priority alone does not keep a fast request fast while painterly jobs run (measured: fast p95 4.0 s alone, 5.4-6.0 s
+beside two painterly jobs, at nice 10 or 19): the jobs still share caches, memory bandwidth and the GIL. A lane can
+therefore *yield* to other lanes (``yields_to``): its jobs call :func:`yield_point` at each step (the painterly
+methods report progress every optimisation step) and pause there, holding no CPU and no GIL, while a lane they
+yield to has work running or waiting. A pause lasts at most ``max_pause_s`` per step, so a slow job still advances
+under a steady stream of fast requests. The same points let a server stop promptly: after :meth:`Lane.shutdown` a
+running job ends at its next :func:`yield_point` (:class:`LaneClosedError`) instead of holding the process for
+minutes (Python waits for worker threads at exit).
 """
 
 from __future__ import annotations
@@ -20,15 +29,17 @@ import contextvars
 import os
 import re
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import torch
 
-__all__ = ["DEFAULT_TORCH_THREADS", "Lane", "LaneFullError", "demo_lanes", "torch_threads"]
+__all__ = ["DEFAULT_TORCH_THREADS", "Lane", "LaneClosedError", "LaneFullError", "demo_lanes", "torch_threads",
+           "yield_point"]
 
 T = TypeVar("T")
 
@@ -36,8 +47,15 @@ DEFAULT_TORCH_THREADS = torch.get_num_threads()
 """torch's intra-op thread count when this module was imported (the machine's cores, or ``OMP_NUM_THREADS``)."""
 
 
+_WORKER = threading.local()  # .lane: the Lane whose worker thread this is (unset in other threads)
+
+
 class LaneFullError(RuntimeError):
     """A lane's line of waiting jobs is full: the request is refused now instead of waiting without bound."""
+
+
+class LaneClosedError(RuntimeError):
+    """The lane was shut down (the server is stopping): a running job ends at its next :func:`yield_point`."""
 
 
 @contextmanager
@@ -78,10 +96,13 @@ class Lane:
         nice: CPU priority added to the lane's threads (Linux: per thread; 0 = unchanged). It can only be raised,
             so a lane's threads run nothing but its jobs.
         busy_hint: appended to the refusal message (e.g. how long a job takes).
+        yields_to: lanes this lane's jobs give way to: at each :func:`yield_point` a job waits while any of them has
+            a job running or waiting.
+        max_pause_s: the longest one :func:`yield_point` waits (then the job does one more step).
     """
 
     def __init__(self, name: str, workers: int, max_waiting: int, *, threads: int | None = None, nice: int = 0,
-                 busy_hint: str = "") -> None:
+                 busy_hint: str = "", yields_to: Sequence[Lane] = (), max_pause_s: float = 2.0) -> None:
         if workers < 1 or max_waiting < 0:
             raise ValueError(f"A lane needs at least one worker and a non-negative line; got {workers} workers, "
                              f"{max_waiting} waiting.")
@@ -91,13 +112,19 @@ class Lane:
         self.threads = threads or DEFAULT_TORCH_THREADS
         self.nice = nice
         self.busy_hint = busy_hint
+        self.yields_to = tuple(yields_to)
+        self.max_pause_s = max_pause_s
+        self.paused_s = 0.0  # total time this lane's jobs spent paused in yield_point (for tests and logs)
+        self.closed = False
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when the lane has nothing running or waiting
         self._pending: deque[_Ticket] = deque()
         self._running = 0
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"lane-{name}",
                                             initializer=self._init_worker)
 
     def _init_worker(self) -> None:
+        _WORKER.lane = self
         if self.nice > 0:
             try:
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0)
@@ -116,6 +143,15 @@ class Lane:
         """Jobs waiting for a worker now."""
         with self._lock:
             return len(self._pending)
+
+    def _notify_if_idle(self) -> None:  # with self._lock held
+        if self._running == 0 and not self._pending:
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds until nothing runs or waits in this lane; return whether it is idle."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0 and not self._pending, timeout)
 
     def submit(self, fn: Callable[[], T]) -> _Ticket:
         """Queue ``fn`` (run in the caller's context: Gradio's progress reaches the page from the worker).
@@ -145,6 +181,7 @@ class Lane:
             finally:
                 with self._lock:
                     self._running -= 1
+                    self._notify_if_idle()
 
         def forward(inner: Future[T]) -> None:
             if ticket.future.cancelled():
@@ -161,6 +198,7 @@ class Lane:
                 with self._lock:
                     if not ticket.started and ticket in self._pending:
                         self._pending.remove(ticket)
+                        self._notify_if_idle()
 
         ticket.future.add_done_callback(forget_if_cancelled)
         self._executor.submit(job).add_done_callback(forward)
@@ -205,8 +243,45 @@ class Lane:
             raise
 
     def shutdown(self) -> None:
-        """Stop taking jobs; running ones finish."""
+        """Stop taking jobs and drop the waiting ones; a running job ends at its next :func:`yield_point` (with
+        :class:`LaneClosedError`; the painterly methods reach one every optimisation step), others finish."""
+        with self._lock:
+            self.closed = True
+            self._idle.notify_all()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def yield_point() -> float:
+    """A point where a long job may pause or stop. In a worker of a lane with ``yields_to``, wait (at most the
+    lane's ``max_pause_s``) while any of those lanes has a job running or waiting. Anywhere else it returns at once.
+
+    Returns:
+        The seconds paused (0.0 when nothing was waited for).
+
+    Raises:
+        LaneClosedError: this worker's lane was shut down (the server is stopping).
+    """
+    lane: Lane | None = getattr(_WORKER, "lane", None)
+    if lane is None:
+        return 0.0
+    if lane.closed:
+        raise LaneClosedError(f"The server is stopping: this {lane.name} job was stopped.")
+    if not lane.yields_to:
+        return 0.0
+    start = time.monotonic()
+    deadline = start + lane.max_pause_s
+    while True:
+        busy = [other for other in lane.yields_to if other.running or other.waiting]
+        left = deadline - time.monotonic()
+        if not busy or left <= 0:
+            break
+        busy[0].wait_idle(min(left, 0.25))  # in slices: a shutdown of this lane is noticed within 0.25 s
+        if lane.closed:
+            raise LaneClosedError(f"The server is stopping: this {lane.name} job was stopped.")
+    paused = time.monotonic() - start
+    with lane._lock:
+        lane.paused_s += paused
+    return paused
 
 
 def _env_workers(name: str, default: int) -> int:
@@ -223,14 +298,16 @@ def demo_lanes() -> tuple[Lane, Lane, Lane]:
 
     - fast (photo methods, a second or so each): 2 workers (``HARMONIZATION_FAST_WORKERS``), 32 waiting;
     - painterly (one to two minutes each): 2 workers (``HARMONIZATION_PAINTERLY_WORKERS``), 4 waiting, one torch
-      thread and nice 10 each, so the fast lane keeps the machine's other cores;
+      thread and nice 10 each, so the fast lane keeps the machine's other cores; its jobs pause at every step
+      while a fast or mask-tool job runs or waits (``yields_to``, at most 2 s per step);
     - mask tools (automatic mask, edge refinement): 2 workers, 16 waiting.
 
     Raises:
         ValueError: a worker count in the environment that is not a whole number of at least 1.
     """
     fast = Lane("fast", workers=_env_workers("HARMONIZATION_FAST_WORKERS", 2), max_waiting=32)
+    masks = Lane("mask tools", workers=2, max_waiting=16)
     painterly = Lane("painterly", workers=_env_workers("HARMONIZATION_PAINTERLY_WORKERS", 2), max_waiting=4,
-                     threads=1, nice=10,
+                     threads=1, nice=10, yields_to=(fast, masks),
                      busy_hint="A painterly job takes one to two minutes; the photo methods are not affected.")
-    return fast, painterly, Lane("mask tools", workers=2, max_waiting=16)
+    return fast, painterly, masks

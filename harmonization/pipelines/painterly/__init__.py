@@ -17,7 +17,7 @@ from .settings import (
     estimate_style_level,
     settings_for,
 )
-from .weights import load_vgg, vgg_source_info, vgg_unavailable_reason
+from .weights import load_vgg, preload, vgg_source_info, vgg_unavailable_reason
 
 __all__ = [
     "DEFAULT_STEPS",
@@ -27,6 +27,7 @@ __all__ = [
     "estimate_style_level",
     "load_vgg",
     "painterly_fuse",
+    "preload",
     "settings_for",
     "vgg_source_info",
     "vgg_unavailable_reason",

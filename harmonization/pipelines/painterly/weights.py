@@ -14,7 +14,7 @@ import torch
 from ...hub import CheckpointNotFoundError, load_cached, load_state_dict, resolve_checkpoint
 from ...models.vgg import VGGFeatures, features_state_dict
 
-__all__ = ["DEEPEST_LAYER", "load_vgg", "vgg_source_info", "vgg_unavailable_reason"]
+__all__ = ["DEEPEST_LAYER", "load_vgg", "preload", "vgg_source_info", "vgg_unavailable_reason"]
 
 DEEPEST_LAYER = "relu5_1"
 """The deepest layer any mode reads (pass 1 and the global mode); the trunk is cut after it."""
@@ -74,3 +74,22 @@ def vgg_source_info(name: str = "vgg19") -> str:
     except CheckpointNotFoundError:
         return f"no {name.upper()} weights found"
     return f"{name.upper()} weights from {resolved.origin} ({resolved.path.name})"
+
+
+def preload(device: str | torch.device | None = None) -> bool:
+    """Do the one-time work of the first painterly run now (a server calls it in a background thread at start).
+
+    - load and cache the VGG extractor (:func:`load_vgg`), when its weights are on this machine;
+    - build one ``torch.optim.LBFGS``: torch imports ``torch._dynamo`` (and inductor) on the first optimiser it
+      builds, several seconds of CPU holding the GIL (measured with py-spy: a server's first painterly job held
+      the interpreter for about 2 s there, stalling every other request).
+
+    Returns:
+        Whether the VGG weights were found (the optimiser machinery is imported either way).
+    """
+    torch.optim.LBFGS([torch.zeros(1, requires_grad=True)])
+    try:
+        load_vgg("vgg19", device)
+    except CheckpointNotFoundError:
+        return False
+    return True
