@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -533,3 +535,36 @@ def test_image_size_follows_exif_orientation(tmp_path: Path) -> None:
     assert image_size(np.zeros((4, 9, 3), np.uint8)) == (9, 4)
     with pytest.raises(ImageReadError, match="No such image file"):
         image_size(tmp_path / "missing.png")
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def test_image_size_reads_a_png_header_without_decoding_it(tmp_path: Path) -> None:
+    """The size of an upload comes from its header: a PNG that declares 6000x8000 pixels but holds none (decoding
+    it would fail, and a real one would cost 144 MB and seconds) is measured, not decoded."""
+    from harmonization.image_io import image_size
+
+    (tmp_path / "big.png").write_bytes(png_header_only(6000, 8000))
+    assert image_size(tmp_path / "big.png") == (6000, 8000)
+    assert image_size(png_header_only(30, 20)) == (30, 20)
+
+
+def test_image_size_finds_a_png_orientation_after_the_image_data(tmp_path: Path) -> None:
+    """An eXIf chunk may follow the image data (libpng writes it there too); PIL finds it only by decoding, the
+    header walk finds it without: shown 20 wide and 30 tall, as load_image returns it."""
+    from harmonization.image_io import image_size, load_image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (30, 20), (200, 10, 10)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    end = data.rindex(b"IEND") - 4  # the IEND chunk's length field
+    (tmp_path / "late_exif.png").write_bytes(data[:end] + _png_chunk(b"eXIf", exif.tobytes()) + data[end:])
+    assert image_size(tmp_path / "late_exif.png") == (20, 30)
+    assert tuple(load_image(tmp_path / "late_exif.png").shape[-2:]) == (30, 20)  # (H, W): the same turn
+    buffer = io.BytesIO()
+    Image.new("RGB", (30, 20)).save(buffer, format="PNG", exif=exif)  # PIL writes it before the image data
+    assert image_size(buffer.getvalue()) == (20, 30)

@@ -351,9 +351,44 @@ def image_size(source: ImageInput) -> tuple[int, int]:
         return int(source.shape[1]), int(source.shape[0])
     image = source if isinstance(source, Image.Image) else _open(source, decode=False)
     width, height = image.size
-    if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 degrees
+    if _orientation(image) in (5, 6, 7, 8):  # rotated by 90 degrees
         width, height = height, width
     return width, height
+
+
+_PNG_MAX_CHUNKS = 100_000  # more chunk headers than any encoder writes for an image under the size limit
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation tag (1 = as stored) without decoding the pixels.
+
+    PIL finds a PNG's ``eXIf`` chunk after the image data only by decoding the whole image (``getexif`` loads it):
+    seconds and hundreds of MB for a large upload whose size is all that is wanted. For a PNG not yet loaded the
+    chunk headers are walked instead (each chunk's data skipped with a seek), which finds the chunk wherever it is.
+    """
+    if image.format != "PNG" or "exif" in image.info or getattr(image, "fp", None) is None:
+        return int(image.getexif().get(0x0112, 1))
+    fp = image.fp
+    position = fp.tell()
+    try:
+        fp.seek(8)  # after the signature
+        for _ in range(_PNG_MAX_CHUNKS):
+            header = fp.read(8)
+            if len(header) < 8:
+                return 1
+            length, kind = int.from_bytes(header[:4], "big"), header[4:]
+            if kind == b"eXIf":
+                exif = Image.Exif()
+                exif.load(fp.read(length))
+                return int(exif.get(0x0112, 1))
+            if kind == b"IEND":
+                return 1
+            fp.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+    except (OSError, SyntaxError, ValueError):  # a damaged chunk: as stored (decoding will say what is wrong)
+        return 1
+    finally:
+        fp.seek(position)
+    return int(image.getexif().get(0x0112, 1))  # an unusual file: PIL's own (decoding) way
 
 
 def write_test_composite(composite: str | os.PathLike[str], mask: str | os.PathLike[str],
