@@ -16,13 +16,17 @@ import io
 import os
 import re
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import REPO_ROOT
 from PIL import Image
+
+from harmonization.cvbridge import connected_components
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -86,6 +90,12 @@ def page(browser: Browser, app_url: str, request: pytest.FixtureRequest) -> Iter
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(UI_TIMEOUT_MS)
     page = context.new_page()
+    # the page's console errors and warnings, uncaught exceptions and failed requests, for _report_hang
+    log: list[str] = []
+    page.on("console", lambda m: log.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: log.append(f"pageerror: {e}"))
+    page.on("requestfailed", lambda r: log.append(f"requestfailed: {r.method} {r.url} {r.failure}"))
+    page.harmonization_log = log  # type: ignore[attr-defined]
     page.goto(app_url)
     expect(page.locator("#run_btn")).to_be_visible()
     try:
@@ -198,9 +208,32 @@ def test_portrait_on_painting_shows_three_results(page: Page) -> None:
     _screenshot(page, "portrait_on_painting")
 
 
+VISIBLE_TRACKERS_JS = """() => [...document.querySelectorAll('[data-testid=status-tracker]')].filter(t => {
+    const r = t.getBoundingClientRect(), s = getComputedStyle(t);
+    return r.width > 0 && r.height > 0 && s.display !== 'none' && s.visibility !== 'hidden' && s.opacity !== '0'
+        && t.innerText.trim() !== '';
+}).map(t => (t.closest('[id]') || {}).id || '?')"""
+"""The element ids of the status trackers that show something (a timer, a progress bar, a queue position)."""
+
+
+def _trackers_until_results(page: Page, polls: int = 3000) -> list[list[str]]:
+    """Sample the visible progress indicators every 0.1 s until the chosen method's column has its result."""
+    seen = []
+    for _ in range(polls):
+        trackers = page.evaluate(VISIBLE_TRACKERS_JS)
+        if trackers:
+            seen.append(trackers)
+        if page.locator("#result_local img").count() and not trackers:
+            break
+        page.wait_for_timeout(100)
+    return seen
+
+
 @pytest.mark.slow
 def test_painterly_shows_progress_then_results(page: Page) -> None:
-    """Painterly fusion onto a van Gogh: a progress bar with the method's steps shows while it runs, then results."""
+    """Painterly fusion onto a van Gogh: a progress bar with the method's steps shows while it runs, then results.
+    While it runs, exactly one progress indicator is on the page, on the chosen method's column (all six outputs
+    showed the same timer and bar before: three progress bars in a row)."""
     _upload_portrait(page, PORTRAIT)
     _paint_over_subject(page)
     _upload_background(page, PAINTING)
@@ -219,8 +252,13 @@ def test_painterly_shows_progress_then_results(page: Page) -> None:
     assert not seen["done"], f"the result appeared before any painterly progress was shown: {seen['text']!r}"
     print(f"progress: {seen['text']!r}")
     _screenshot(page, "painterly_progress")
+    shown = _trackers_until_results(page)
 
     _wait_for_results(page, PAINTERLY_TIMEOUT_MS)
+    assert shown, "no progress indicator was seen during the run"
+    several = [s for s in shown if len(s) != 1]
+    assert not several, f"{len(several)} of {len(shown)} samples showed several progress indicators, e.g. {several[0]}"
+    assert {s[0] for s in shown} == {"result_local"}, {s[0] for s in shown}
     expect(tracker.locator(".progress-text")).to_be_hidden()
     expect(page.locator("#result_notes")).to_contain_text("painterly")
     naive, local = _result_image(page, "naive"), _result_image(page, "local")
@@ -252,19 +290,37 @@ def _click_to_place(page: Page) -> None:
     expect(page.locator("#pos_y input[type=number]")).to_have_value(re.compile(r"^0\.(69|7|70|71)\d*$"))
 
 
-def _report_hang(page: Page) -> None:
-    """What the page and the in-process server were doing when Auto mask hung (to find the intermittent bug)."""
+def _report_hang(page: Page, editor_id: str = "fg_editor", name: str = "auto_mask") -> None:
+    """What the page and the in-process server were doing when a mask tool hung (to find the intermittent bug): a
+    warning in pytest's summary (kept when the retry passes) and every server thread's stack in the artifacts."""
     from demo.config import FAST_LANE, MASK_LANE, PAINTERLY_LANE
 
-    text = page.locator("#fg_editor [data-testid=status-tracker]").all_inner_texts()
+    text = page.locator(f"#{editor_id} [data-testid=status-tracker]").all_inner_texts()
     lanes = {lane.name: (lane.running, lane.waiting) for lane in (FAST_LANE, MASK_LANE, PAINTERLY_LANE)}
-    print(f"\nAuto mask hung: editor status {text!r}; lanes (running, waiting): {lanes}", file=sys.stderr)
-    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    header = f"{name} hung: editor status {text!r}; lanes (running, waiting): {lanes}"
+    path = _artifacts_dir() / f"{name}_hang_threads.txt"
+    with path.open("w") as out:
+        print(header, file=out)
+        print("page log:", *getattr(page, "harmonization_log", [])[-50:], sep="\n  ", file=out, flush=True)
+        faulthandler.dump_traceback(file=out, all_threads=True)
+    print(f"\n{header}", file=sys.stderr)
+    warnings.warn(f"{header}; server threads in artifacts/browser/{path.name}", stacklevel=2)
 
 
-def test_auto_mask_and_click_to_place(page: Page) -> None:
-    """Auto subject mask instead of painting, then a click on the background places the subject there."""
-    portrait = EXAMPLES / "matplotlib_grace_hopper.jpg"
+def _portrait_with_a_small_second_person(tmp: Path) -> Path:
+    """Grace Hopper's portrait with a third-size copy of itself in the top-left corner: the people model sees a few
+    small islands there (the largest about 300 px at 600x512), which Auto mask must drop, not paste."""
+    image = Image.open(EXAMPLES / "matplotlib_grace_hopper.jpg").convert("RGB")
+    image.paste(image.resize((image.width // 3, image.height // 3), Image.LANCZOS), (0, 0))
+    path = tmp / "grace_hopper_with_inset.png"
+    image.save(path)
+    return path
+
+
+def test_auto_mask_and_click_to_place(page: Page, tmp_path: Path) -> None:
+    """Auto subject mask instead of painting, then a click on the background places the subject there; the stray
+    islands of the people model (a small second person in a corner) are not pasted and do not shift the placement."""
+    portrait = _portrait_with_a_small_second_person(tmp_path)
     # the mask tool's progress shows over the editor (on a busy machine it may take seconds to start), then goes;
     # waiting only for "no progress" could pass before the job started and run Harmonize without the mask.
     # KNOWN INTERMITTENT BUG (2 of 4 full runs on 2026-12-01, never in isolation): the editor sometimes stays in its
@@ -302,4 +358,10 @@ def test_auto_mask_and_click_to_place(page: Page) -> None:
     assert changed.mean() > 0.15, f"only {changed.mean():.1%} of the painting changed"
     assert abs(cols.mean() / naive.shape[1] - 0.3) < 0.08
     assert abs(np.percentile(rows, 99.5) / naive.shape[0] - 0.7) < 0.03, np.percentile(rows, 99.5)
+    # no islands and no faint specks: the background is bit-identical outside the mask, so every pixel that changed
+    # at all belongs to the one pasted person (counted with its edge band, 8-connected)
+    touched = (naive != background).any(axis=2)
+    _, areas = connected_components(torch.from_numpy(touched)[None, None])
+    sizes = np.sort(areas[1:].numpy())[::-1]
+    assert len(sizes) >= 1 and sizes[1:].sum() <= 0.001 * sizes[0], f"pasted regions of {sizes[:8].tolist()} px"
     _screenshot(page, "auto_mask_click_to_place")

@@ -20,6 +20,7 @@ from test_browser import (  # noqa: F401  (fixtures: browser, page)
     RUN_TIMEOUT_MS,
     Page,
     _artifacts_dir,
+    _report_hang,
     _result_image,
     _screenshot,
     _wait_for_results,
@@ -143,6 +144,7 @@ def test_composite_tab_object_mask_from_scribbles(page: Page) -> None:
         if masked > 1.5 * scribbles or attempt == 1:
             break
         _screenshot(page, "composite_object_mask_hung_first_attempt")
+        _report_hang(page, "comp_editor", "composite_object_mask")
         page.reload()
         expect(page.locator("#run_btn")).to_be_visible()
     _screenshot(page, "composite_object_mask")

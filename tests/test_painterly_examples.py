@@ -68,7 +68,7 @@ def test_the_painterly_example_runs_through_the_examples_cache(tmp_path: Path,
 def test_every_run_of_the_results_shows_one_progress_indicator() -> None:
     """Each event that fills the result columns (the two tabs' runs, their API twins, the examples' first runs)
     shows its progress on the chosen method's column only, not on all six outputs (the browser test checks it
-    during a painterly run: tests/test_painterly_browser.py)."""
+    during a painterly run: tests/test_browser.py)."""
     import app
 
     config = app.demo.get_config_file()
