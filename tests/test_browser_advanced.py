@@ -25,6 +25,7 @@ from test_browser import (  # noqa: F401  (fixtures: browser, page)
     expect,
     page,
 )
+from test_browser_editor import _canvas, _pinkish
 
 from harmonization.pipelines.registry import available_methods, get_method
 
@@ -86,8 +87,18 @@ def _pasted(page: Page) -> tuple[float, float, float]:
 
 def _object_mask_then_run(page: Page, strokes: str, name: str) -> tuple[float, float]:
     page.locator("#object_mask_strokes").get_by_label(strokes).check()
+    drawn = int(_pinkish(_canvas(page, "fg_editor")[0]).sum())
     page.locator("#object_mask_btn").click()
     _wait_for_editor(page)
+    # The job's end is not the editor's redraw: Harmonize pressed before the editor has drawn the tool's layer runs
+    # with the strokes (seen in 2 of 8 runs: the drawn box outline was pasted). Wait until the paint on the canvas
+    # has changed from the strokes to the object mask.
+    for _ in range(60):
+        shown = int(_pinkish(_canvas(page, "fg_editor")[0]).sum())
+        if abs(shown - drawn) > 0.2 * drawn:
+            break
+        page.wait_for_timeout(1000)
+    assert abs(shown - drawn) > 0.2 * drawn, f"the editor still shows the strokes ({shown} vs {drawn} px of paint)"
     toast = page.get_by_test_id("toast-body")
     expect(toast).to_have_count(0)
     _upload_background(page, PAINTING)
