@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from kornia.filters import guided_blur
 
-from .mask import binarize, check_image, check_mask, dilate, erode
-from .matting import HARD_TOLERANCE, _on_tiles, soft_alpha
+from .mask import binarize, check_image, check_mask, edge_band, snap_hard
+from .matting import _on_tiles, soft_alpha
 
 __all__ = ["matting_laplacian", "matting_alpha"]
 
@@ -204,7 +204,7 @@ def matting_alpha(
         raise ValueError(f"eps and tolerance must be positive and iterations >= 0; got eps={eps}, "
                          f"iterations={iterations}, tolerance={tolerance}.")
     hard = binarize(mask.to(image.dtype))
-    band = (dilate(hard, radius) - erode(hard, radius)) > 0
+    band = edge_band(hard, radius)
     start = soft_alpha(image, hard, radius)
     out = hard.clone()
     tile = max(32, 4 * radius + 2) if tile is None else tile
@@ -217,7 +217,7 @@ def matting_alpha(
         alpha = _conjugate_gradient(operator, band_tiles, known, start_tiles, iterations, tolerance).clamp(0.0, 1.0)
         if smooth_radius:
             alpha = guided_blur(image_tiles, alpha, 2 * smooth_radius + 1, smooth_eps).clamp(0.0, 1.0)
-        alpha = torch.where(alpha <= HARD_TOLERANCE, 0.0, torch.where(alpha >= 1.0 - HARD_TOLERANCE, 1.0, alpha))
+        alpha = snap_hard(alpha)
         return torch.where(band_tiles > 0, alpha, hard_tiles)
 
     band_float = band.to(image.dtype)

@@ -14,8 +14,11 @@ from kornia.filters import gaussian_blur2d, guided_blur
 from .checks import check_shapes
 from .color import local_masked_mean_std
 
-__all__ = ["check_image", "check_mask", "binarize", "dilate", "erode", "feather", "blend", "mask_bbox",
-           "refine_mask_edges"]
+__all__ = ["HARD_TOLERANCE", "check_image", "check_mask", "binarize", "dilate", "erode", "edge_band", "snap_hard",
+           "feather", "blend", "mask_bbox", "refine_mask_edges"]
+
+HARD_TOLERANCE = 0.5 / 255.0
+"""Alpha values this close to 0 or 1 are taken as exactly 0 or 1 (half an 8-bit level)."""
 
 
 def check_image(image: torch.Tensor, name: str = "image") -> None:
@@ -92,6 +95,17 @@ def erode(mask: torch.Tensor, radius: int) -> torch.Tensor:
     if radius <= 0:
         return mask
     return -dilate(-mask, radius)
+
+
+def edge_band(hard: torch.Tensor, radius: int) -> torch.Tensor:
+    """``(B, 1, H, W)`` bool: the pixels within ``radius`` px (square neighbourhood) of a binary mask's edge, on both
+    sides."""
+    return (dilate(hard, radius) - erode(hard, radius)) > 0
+
+
+def snap_hard(alpha: torch.Tensor) -> torch.Tensor:
+    """``alpha`` with values within :data:`HARD_TOLERANCE` of 0 or 1 set to exactly 0 or 1."""
+    return torch.where(alpha <= HARD_TOLERANCE, 0.0, torch.where(alpha >= 1.0 - HARD_TOLERANCE, 1.0, alpha))
 
 
 def _coarse_local_mean(x: torch.Tensor, weight: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,8 +190,6 @@ def _narrow_soft_edge(image: torch.Tensor, hard: torch.Tensor, allowed: torch.Te
     [0, 1] and snapped to 0 or 1 within 0.5/255. Shapes: image ``(B, 3, H, W)``, hard ``(B, 1, H, W)`` 0/1 float,
     allowed ``(B, 1, H, W)`` bool.
     """
-    edge = (dilate(hard, radius) - erode(hard, radius)) > 0
-    soft = guided_blur(image, hard, 2 * radius + 1, eps).clamp(0.0, 1.0)
-    tolerance = 0.5 / 255.0
-    soft = torch.where(soft <= tolerance, 0.0, torch.where(soft >= 1.0 - tolerance, 1.0, soft))
+    edge = edge_band(hard, radius)
+    soft = snap_hard(guided_blur(image, hard, 2 * radius + 1, eps).clamp(0.0, 1.0))
     return torch.where(edge & allowed, soft, hard)

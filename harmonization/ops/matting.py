@@ -29,12 +29,10 @@ import torch
 import torch.nn.functional as F
 from kornia.filters import guided_blur
 
-from .mask import binarize, check_image, check_mask, dilate, erode
+from .mask import HARD_TOLERANCE, binarize, check_image, check_mask, edge_band, snap_hard
 
 __all__ = ["estimate_foreground", "foreground_in_band", "soft_alpha", "is_soft_mask"]
 
-# Values within this distance of 0 or 1 count as fully transparent / opaque (they round to 0 or 255 in 8 bits).
-HARD_TOLERANCE = 0.5 / 255.0
 # Pixels per batch of tiles (the memory bound of the tiled operations: a few hundred bytes per pixel).
 BATCH_PIXELS = 1 << 19
 
@@ -308,7 +306,7 @@ def soft_alpha(
     if eps <= 0:
         raise ValueError(f"eps must be positive; got {eps}.")
     hard = binarize(mask.to(image.dtype))
-    band = (dilate(hard, radius) - erode(hard, radius)) > 0
+    band = edge_band(hard, radius)
     out = hard.clone()
     subsample = max(1, radius // 4)
 
@@ -318,7 +316,7 @@ def soft_alpha(
     def solve(image_tiles: torch.Tensor, hard_tiles: torch.Tensor, band_tiles: torch.Tensor) -> torch.Tensor:
         smooth = guided_blur(image_tiles, hard_tiles, 2 * radius + 1, eps, subsample=subsample, separable=True)
         smooth = smooth.clamp(0.0, 1.0)
-        smooth = torch.where(smooth <= HARD_TOLERANCE, 0.0, torch.where(smooth >= 1.0 - HARD_TOLERANCE, 1.0, smooth))
+        smooth = snap_hard(smooth)
         return torch.where(band_tiles > 0, smooth, hard_tiles)
 
     band_float = band.to(image.dtype)

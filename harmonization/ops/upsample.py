@@ -21,12 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from .checks import check_shapes
-from .mask import dilate, erode
+from .mask import HARD_TOLERANCE, dilate, erode, snap_hard
 
 __all__ = ["TILE", "guided_coefficients", "guided_upsample"]
 
-# Values this close to 0 or 1 are snapped to it (they round to 0 or 255 in 8 bits).
-HARD_TOLERANCE = 0.5 / 255.0
 #: The full-resolution pass works on square tiles of this many pixels a side, and only on those near an edge.
 TILE = 256
 
@@ -126,6 +124,6 @@ def guided_upsample(
             nearest = F.grid_sample(exact, grid, mode="nearest", padding_mode="border", align_corners=False)
             colour = image[..., top:bottom, left:right].float()
             q = ((local[:, :3] * colour).sum(dim=1, keepdim=True) + local[:, 3:]).clamp(0.0, 1.0)
-            q = torch.where(q <= HARD_TOLERANCE, 0.0, torch.where(q >= 1.0 - HARD_TOLERANCE, 1.0, q))
+            q = snap_hard(q)
             out[..., top:bottom, left:right] = torch.where(nearest[:, 1:] > 0, q, nearest[:, :1])
     return out
